@@ -1,0 +1,280 @@
+"""Settings and credentials from the environment, FunctionGraph's context or request headers.
+
+Read per invocation (never at import) so tests can patch them and agency keys can rotate.
+Secrets are wrapped so they never show up in a repr, a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# T Cloud Public regions use the t-systems domain instead of myhuaweicloud.com.
+TCLOUD_REGIONS = frozenset({"eu-de", "eu-nl"})
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,3}$")
+
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_REQUEST_BYTES = 524_288
+DEFAULT_MAX_BODY_BYTES = 6_291_456
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable (never its secret value)."""
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = _text(env, name)
+    return Secret(value) if value else None
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: type, minimum: float) -> Any:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__} (got {raw!r})") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum} (got {raw!r})")
+    return value
+
+
+def parse_bool(name: str, raw: str | None, default: bool = False) -> bool:
+    """Strict boolean parsing: 'maybe' is an error, not False."""
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false (got {raw!r})")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str, variable: str = "CLOUDEYE_ENDPOINT") -> str:
+    """An endpoint must be https, or plain http on a loopback host (the local emulator)."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(f"{variable} must be an https:// URL (got {endpoint!r})")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise SettingsError(f"{variable} must use https:// unless the host is loopback (got {endpoint!r})")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"{variable} must be a plain base URL without query or user info")
+    return endpoint.rstrip("/")
+
+
+def endpoint_for_region(region: str) -> str:
+    if not REGION_PATTERN.match(region):
+        raise SettingsError(f"CLOUDEYE_REGION is not a region id like 'ap-southeast-1' (got {region!r})")
+    if region in TCLOUD_REGIONS:
+        return f"https://ces.{region}.otc.t-systems.com"
+    return f"https://ces.{region}.myhuaweicloud.com"
+
+
+def _call(context: Any, method: str) -> str | None:
+    getter = getattr(context, method, None)
+    if getter is None:
+        return None
+    try:
+        value = getter()
+    except Exception:  # a broken context must not break the invocation; treat as absent
+        return None
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one invocation needs. Build with :meth:`from_env`; fields override env values."""
+
+    access_key: str | None = None
+    secret_key: Secret | None = field(default=None)
+    security_token: Secret | None = field(default=None)
+    auth_token: Secret | None = field(default=None)
+    project_id: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    ingest_token: Secret | None = field(default=None)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    default_source: str | None = None
+    credential_source: str = "none"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        context: Any = None,
+        headers: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``).
+
+        Credentials: AK/SK from the environment, else FunctionGraph agency keys from ``context``
+        (event functions) or ``X-CFF-Security-*`` ``headers`` (HTTP functions), else an IAM token.
+        Keyword ``overrides`` (explicit arguments) win over everything.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "project_id": _text(env, "HUAWEICLOUD_SDK_PROJECT_ID") or _text(env, "RUNTIME_PROJECT_ID"),
+            "region": _text(env, "CLOUDEYE_REGION"),
+            "endpoint": _text(env, "CLOUDEYE_ENDPOINT"),
+            "max_concurrency": _number(env, "CLOUDEYE_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, int, 1),
+            "max_attempts": _number(env, "CLOUDEYE_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, int, 1),
+            "timeout_s": _number(env, "CLOUDEYE_TIMEOUT_S", DEFAULT_TIMEOUT_S, float, 0.001),
+            "max_request_bytes": _number(
+                env, "CLOUDEYE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, int, 1024
+            ),
+            "ingest_token": _secret(env, "FORWARDER_INGEST_TOKEN"),
+            "max_body_bytes": _number(env, "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1),
+            "default_source": _text(env, "FORWARDER_DEFAULT_SOURCE"),
+        }
+        values.update(_credentials(env, context, headers))
+        values.update(overrides)
+        for name in ("secret_key", "security_token", "auth_token", "ingest_token"):
+            if isinstance(values.get(name), str):
+                values[name] = Secret(values[name])
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Validate the shape of what is set (not whether sending is possible: see ``for_sending``)."""
+        if self.project_id is not None and not PROJECT_ID_PATTERN.match(self.project_id):
+            raise SettingsError(
+                "HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-' "
+                f"(got {len(self.project_id)} characters)"
+            )
+        if self.endpoint is not None:
+            check_endpoint(self.endpoint)
+        elif self.region is not None:
+            endpoint_for_region(self.region)
+        if self.default_source is not None:
+            from .events import EVENT_SOURCE_PATTERN  # pydantic loads on first use
+
+            if not re.match(EVENT_SOURCE_PATTERN, self.default_source):
+                raise SettingsError(
+                    "FORWARDER_DEFAULT_SOURCE must look like 'service.item' (each part 3-32 "
+                    f"letters, digits or '_', starting with a letter); got {self.default_source!r}"
+                )
+
+    @property
+    def base_url(self) -> str:
+        if self.endpoint:
+            return check_endpoint(self.endpoint)
+        if self.region:
+            return endpoint_for_region(self.region)
+        raise SettingsError("set CLOUDEYE_REGION (e.g. ap-southeast-1) or CLOUDEYE_ENDPOINT")
+
+    def require_sending(self) -> None:
+        """Raise a SettingsError naming the first missing variable needed to send events."""
+        if not self.project_id:
+            raise SettingsError(
+                "HUAWEICLOUD_SDK_PROJECT_ID is not set (nor FunctionGraph's RUNTIME_PROJECT_ID)"
+            )
+        _ = self.base_url
+        if self.access_key and not self.secret_key:
+            raise SettingsError("HUAWEICLOUD_SDK_SK is not set (HUAWEICLOUD_SDK_AK is)")
+        if self.secret_key and not self.access_key:
+            raise SettingsError("HUAWEICLOUD_SDK_AK is not set (HUAWEICLOUD_SDK_SK is)")
+        if not self.access_key and not self.auth_token:
+            raise SettingsError(
+                "no credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, give the function "
+                "an agency, or set CLOUDEYE_AUTH_TOKEN"
+            )
+
+
+def _credentials(
+    env: Mapping[str, str], context: Any, headers: Mapping[str, str] | None
+) -> dict[str, Any]:
+    ak, sk = _text(env, "HUAWEICLOUD_SDK_AK"), _text(env, "HUAWEICLOUD_SDK_SK")
+    if ak or sk:
+        return {
+            "access_key": ak,
+            "secret_key": Secret(sk) if sk else None,
+            "security_token": _secret(env, "HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+            "credential_source": "environment",
+        }
+    if context is not None:
+        ak = _call(context, "getSecurityAccessKey")
+        sk = _call(context, "getSecuritySecretKey")
+        if ak and sk:
+            token = _call(context, "getSecurityToken")
+            return {
+                "access_key": ak,
+                "secret_key": Secret(sk),
+                "security_token": Secret(token) if token else None,
+                "credential_source": "agency",
+            }
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    if lowered:
+        ak = lowered.get("x-cff-security-access-key")
+        sk = lowered.get("x-cff-security-secret-key")
+        if ak and sk:
+            token = lowered.get("x-cff-security-token")
+            return {
+                "access_key": ak,
+                "secret_key": Secret(sk),
+                "security_token": Secret(token) if token else None,
+                "credential_source": "agency",
+            }
+    token = _text(env, "CLOUDEYE_AUTH_TOKEN") or lowered.get("x-cff-auth-token") or (
+        _call(context, "getToken") if context is not None else None
+    )
+    if token:
+        return {"auth_token": Secret(token), "credential_source": "token"}
+    return {}
