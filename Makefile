@@ -20,3 +20,37 @@ test: lint
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis
+
+# The local Cloud Eye emulator on http://127.0.0.1:8900 with the documented demo keys (docs/emulator.md).
+emulator: $(STAMP)
+	EMULATOR_AK=$${EMULATOR_AK:-demo-ak} EMULATOR_SK=$${EMULATOR_SK:-demo-sk-not-secret} THREADS=$${THREADS:-16} \
+		$(BIN)/functions-framework --source emulator/main.py --target cloudeye \
+		--host $${EMULATOR_HOST:-127.0.0.1} --port $${EMULATOR_PORT:-8900}
+
+# The benchmark (benchmarks/README.md): `make bench` (full, a few minutes), `make bench QUICK=1`
+# or `make bench-quick` (under a minute). Prints the table, writes benchmarks/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick
+
+.PHONY: bench-quick
+
+# The FunctionGraph code zip (docs/deploy.md): `make package`, or e.g.
+# `make package ARGS="--runtime Python3.12 --arch arm64"`. Writes dist/<function name>.zip.
+package: $(STAMP)
+	$(BIN)/python scripts/package $(ARGS)
+
+# Validate template.yaml, build the zip if missing, render build/terraform/main.tf.json and run
+# terraform when installed: `make deploy ARGS="--dry-run"`, `make deploy ARGS="--var agency_name=..."`.
+deploy: $(STAMP)
+	$(BIN)/python scripts/deploy $(ARGS)
+
+.PHONY: package deploy
+
+# The quickstart (docs/quickstart.md): emulator + function on free loopback ports, sample events
+# through the HTTP entry and index.handler, then everything stops. `scripts/demo --keep-running`
+# leaves both up.
+demo: $(STAMP)
+	$(BIN)/python scripts/demo

@@ -16,3 +16,44 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+
+
+# --- The served Cloud Eye emulator (see tests/support/emulator_server.py) ----------------------
+
+EMULATOR_TEST_AK = "test-emulator-ak"
+EMULATOR_TEST_SK = "test-emulator-sk"
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The Cloud Eye emulator served on a free loopback port, once per session.
+
+    An ``EmulatorServer``: ``base_url``, ``access_key``/``secret_key`` (``test-emulator-ak`` /
+    ``test-emulator-sk``), ``project_id``, ``forwarder_env()``, ``sdk_client()``,
+    ``post_events()``, ``reset()``, ``set_faults()``, ``stored_events()``, ``stats()``.
+    Prefer ``cloudeye``, which also resets it around each test.
+    """
+    from tests.support.emulator_server import EmulatorServer
+
+    saved = {name: os.environ.get(name) for name in ("EMULATOR_AK", "EMULATOR_SK")}
+    os.environ["EMULATOR_AK"] = EMULATOR_TEST_AK
+    os.environ["EMULATOR_SK"] = EMULATOR_TEST_SK
+    server = EmulatorServer(access_key=EMULATOR_TEST_AK, secret_key=EMULATOR_TEST_SK).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def cloudeye(emulator):
+    """The served emulator, emptied (events, faults, rate limits, counters, clock) before and
+    after the test."""
+    emulator.reset()
+    yield emulator
+    emulator.reset()

@@ -200,7 +200,7 @@ class CloudEyeClient:
     ) -> None:
         settings.require_sending()
         project_id = settings.project_id or ""
-        if not PROJECT_ID_PATTERN.match(project_id):
+        if not PROJECT_ID_PATTERN.fullmatch(project_id):
             raise SettingsError("HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-'")
         base = urlsplit(settings.base_url)
         self.settings = settings

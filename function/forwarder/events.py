@@ -161,6 +161,11 @@ def _reason(error: Any) -> str:
     return error["msg"]
 
 
+def _whole_seconds(ms: int) -> int:
+    # Rounded up: 1 ms outside the window must not read as "0 s older".
+    return -(-ms // 1000)
+
+
 def _window_error(time_ms: int, now_ms: int) -> str | None:
     earliest = now_ms - WINDOW_PAST_MS
     latest = now_ms + WINDOW_FUTURE_MS
@@ -173,11 +178,11 @@ def _window_error(time_ms: int, now_ms: int) -> str | None:
         )
     if time_ms < earliest:
         return (
-            f"is {(earliest - time_ms) / 1000:.0f} s older than Cloud Eye accepts "
+            f"is {_whole_seconds(earliest - time_ms)} s older than Cloud Eye accepts "
             "(at most 1 hour minus 20 s in the past)"
         )
     return (
-        f"is {(time_ms - latest) / 1000:.0f} s further ahead than Cloud Eye accepts "
+        f"is {_whole_seconds(time_ms - latest)} s further ahead than Cloud Eye accepts "
         "(at most 10 minutes minus 20 s in the future)"
     )
 

@@ -18,6 +18,9 @@ PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # T Cloud Public regions use the t-systems domain instead of myhuaweicloud.com.
 TCLOUD_REGIONS = frozenset({"eu-de", "eu-nl"})
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,3}$")
+# Credentials that travel in HTTP headers must be printable ASCII: http.client refuses anything
+# else with an error that quotes the value (the secret) and breaks the whole send.
+HEADER_SAFE_PATTERN = re.compile(r"^[\x20-\x7e]+$")
 
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_ATTEMPTS = 4
@@ -106,17 +109,18 @@ def is_loopback(host: str) -> bool:
 def check_endpoint(endpoint: str, variable: str = "CLOUDEYE_ENDPOINT") -> str:
     """An endpoint must be https, or plain http on a loopback host (the local emulator)."""
     parts = urlsplit(endpoint)
+    # First, so the messages below that quote the endpoint never quote a password in it.
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"{variable} must be a plain base URL without query or user info")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise SettingsError(f"{variable} must be an https:// URL (got {endpoint!r})")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise SettingsError(f"{variable} must use https:// unless the host is loopback (got {endpoint!r})")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise SettingsError(f"{variable} must be a plain base URL without query or user info")
     return endpoint.rstrip("/")
 
 
 def endpoint_for_region(region: str) -> str:
-    if not REGION_PATTERN.match(region):
+    if not REGION_PATTERN.fullmatch(region):
         raise SettingsError(f"CLOUDEYE_REGION is not a region id like 'ap-southeast-1' (got {region!r})")
     if region in TCLOUD_REGIONS:
         return f"https://ces.{region}.otc.t-systems.com"
@@ -131,6 +135,8 @@ def _call(context: Any, method: str) -> str | None:
         value = getter()
     except Exception:  # a broken context must not break the invocation; treat as absent
         return None
+    if isinstance(value, str):
+        value = value.strip()
     return value or None
 
 
@@ -194,7 +200,7 @@ class Settings:
 
     def check(self) -> None:
         """Validate the shape of what is set (not whether sending is possible: see ``for_sending``)."""
-        if self.project_id is not None and not PROJECT_ID_PATTERN.match(self.project_id):
+        if self.project_id is not None and not PROJECT_ID_PATTERN.fullmatch(self.project_id):
             raise SettingsError(
                 "HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-' "
                 f"(got {len(self.project_id)} characters)"
@@ -206,7 +212,7 @@ class Settings:
         if self.default_source is not None:
             from .events import EVENT_SOURCE_PATTERN  # pydantic loads on first use
 
-            if not re.match(EVENT_SOURCE_PATTERN, self.default_source):
+            if not re.fullmatch(EVENT_SOURCE_PATTERN, self.default_source):
                 raise SettingsError(
                     "FORWARDER_DEFAULT_SOURCE must look like 'service.item' (each part 3-32 "
                     f"letters, digits or '_', starting with a letter); got {self.default_source!r}"
@@ -236,6 +242,21 @@ class Settings:
                 "no credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, give the function "
                 "an agency, or set CLOUDEYE_AUTH_TOKEN"
             )
+        sent_in_headers = (
+            (
+                ("HUAWEICLOUD_SDK_AK (or the agency's access key)", self.access_key),
+                ("HUAWEICLOUD_SDK_SECURITY_TOKEN (or the agency's security token)", self.security_token),
+            )
+            if self.access_key
+            else (("CLOUDEYE_AUTH_TOKEN", self.auth_token),)
+        )
+        for variable, value in sent_in_headers:
+            text = value.reveal() if isinstance(value, Secret) else value
+            if text and not HEADER_SAFE_PATTERN.fullmatch(text):
+                raise SettingsError(
+                    f"{variable} has characters that cannot be sent in an HTTP header "
+                    "(only printable ASCII is allowed)"
+                )
 
 
 def _credentials(

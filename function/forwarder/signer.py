@@ -15,6 +15,9 @@ from urllib.parse import quote, unquote
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 DATE_HEADER = "X-Sdk-Date"
+# Like the SDK: a payload that is not JSON/BSON is signed as this header's value, not hashed.
+CONTENT_SHA256_HEADER = "X-Sdk-Content-Sha256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 _AUTH_RE = re.compile(
@@ -66,7 +69,9 @@ def string_to_sign(
     """The text that gets HMAC-ed: algorithm, date and the hash of the canonical request."""
     lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
     canonical_headers = "".join(f"{name}:{lowered.get(name, '')}\n" for name in signed_headers)
-    payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
+    # A signed X-Sdk-Content-Sha256 (the SDK's UNSIGNED-PAYLOAD) stands in for the body's hash.
+    declared = lowered.get("x-sdk-content-sha256") if "x-sdk-content-sha256" in signed_headers else None
+    payload_hash = (declared or hashlib.sha256(body).hexdigest()) if body else EMPTY_BODY_SHA256
     canonical_request = "\n".join(
         (
             method.upper(),
@@ -101,6 +106,10 @@ def sign(
     ``headers`` must already hold every header to sign (``Host``, ``Content-Type``, ...).
     """
     signed = dict(headers)
+    # The SDK looks up exactly "Content-Type" here (case-sensitive); so do we, to sign alike.
+    content_type = signed.get("Content-Type")
+    if content_type and not content_type.startswith(("application/json", "application/bson")):
+        signed[CONTENT_SHA256_HEADER] = UNSIGNED_PAYLOAD
     date = next((v for k, v in signed.items() if k.lower() == "x-sdk-date"), None)
     if date is None:
         date = sdk_date(moment)

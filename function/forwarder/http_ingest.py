@@ -1,0 +1,250 @@
+"""The HTTP ingest contract shared by API Gateway and functions-framework: same checks, same answers.
+
+Request -> (401 token, 413 size, 400 body or flag) -> events -> Report -> status and JSON body:
+201 all accepted, 207 some rejected, 400 nothing valid or unreadable body, 502/503 Cloud Eye
+failed after retries (503, with Retry-After, when trying again later can help).
+Standard library only until there are events to validate.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .intake import Candidate, Unreadable, report_candidates
+from .report import Report
+from .settings import SettingsError, parse_bool
+
+if TYPE_CHECKING:
+    from .logs import Invocation
+    from .settings import Settings
+
+NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+DEFAULT_RETRY_AFTER_S = 5
+JSON_CONTENT_TYPE = "application/json"
+BODY_FORMS = 'a JSON array of events, one event object, {"events": [...]}, or NDJSON (one event per line)'
+
+
+class BodyError(ValueError):
+    """The body cannot be read as events at all (answered with 400)."""
+
+
+@dataclass
+class HttpRequest:
+    """What the ingest contract needs from a request, whoever received it.
+
+    ``body`` is the whole body when already in memory (API Gateway); otherwise ``read_body(n)``
+    returns at most ``n`` bytes, so an oversized body is never read whole.
+    """
+
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    body_error: str | None = None
+    content_length: int | None = None
+    read_body: Callable[[int], bytes] | None = None
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    report: Report | None = None
+
+    def body_text(self) -> str:
+        return json.dumps(self.body, separators=(",", ":"))
+
+
+def normalise_headers(headers: Any) -> dict[str, str]:
+    """Lower-case names; a list value (multi-value headers) becomes its comma-joined text."""
+    if not isinstance(headers, Mapping):
+        return {}
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        if isinstance(value, list | tuple):
+            value = ",".join(str(item) for item in value)
+        result[str(name).lower()] = "" if value is None else str(value)
+    return result
+
+
+def normalise_query(query: Any) -> dict[str, str]:
+    """Query parameters as text; of a repeated parameter the first value counts."""
+    if not isinstance(query, Mapping):
+        return {}
+    result: dict[str, str] = {}
+    for name, value in query.items():
+        if isinstance(value, list | tuple):
+            value = value[0] if value else ""
+        result[str(name)] = "" if value is None else str(value)
+    return result
+
+
+def bearer_ok(headers: Mapping[str, str], token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, given = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+
+
+def dry_run_flag(query: Mapping[str, str]) -> bool:
+    """``?dry_run`` / ``?dry_run=true`` validate only; ``false``/absent send; anything else is an error."""
+    raw = query.get("dry_run")
+    if raw is None:
+        return False
+    if raw.strip() == "":
+        return True  # a bare ?dry_run flag
+    try:
+        return parse_bool("dry_run", raw)
+    except SettingsError:
+        raise BodyError(f"the query parameter dry_run must be true or false (got {raw[:40]!r})") from None
+
+
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
+
+
+def _ndjson(text: str, *, strict: bool) -> list[Candidate]:
+    """One event per non-blank line; with ``strict`` an unreadable line is rejected alone."""
+    candidates = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value: Any = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            if not strict:
+                raise
+            value = Unreadable(f"line {number} is not JSON: {_json_error(exc)}", line, f"(line {number})")
+        candidates.append(Candidate(value, {"line": number}))
+    return candidates
+
+
+def parse_body(body: bytes, content_type: str = "") -> list[Candidate]:
+    """The events a body holds, in order; raises ``BodyError`` when it holds none readable."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
+    if not text.strip():
+        raise BodyError(f"the body is empty; send {BODY_FORMS}")
+    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        return _ndjson(text, strict=True)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        lines = [line for line in text.split("\n") if line.strip()]
+        if len(lines) > 1:
+            try:
+                return _ndjson(text, strict=False)
+            except (ValueError, RecursionError):
+                pass
+        raise BodyError(f"the body is not JSON: {_json_error(exc)}; send {BODY_FORMS}") from None
+    if isinstance(value, dict) and "events" in value and "event_name" not in value:
+        value = value["events"]
+        if not isinstance(value, list):
+            raise BodyError('"events" must be an array of event objects')
+    if isinstance(value, dict):
+        return [Candidate(value, {})]
+    if isinstance(value, list):
+        return [Candidate(item, {}) for item in value]
+    raise BodyError(f"the body holds a JSON {type(value).__name__}; send {BODY_FORMS}")
+
+
+def status_for(report: Report) -> int:
+    """The HTTP status for a finished report (see the module docstring)."""
+    if report.failed:
+        return 503 if report.failures_retryable else 502
+    if report.accepted == 0:
+        return 400
+    return 207 if report.rejected else 201
+
+
+def _empty_body(error: str) -> dict[str, Any]:
+    return {"received": 0, "accepted": 0, "rejected": 0, "failed": 0, "results": [], "error": error}
+
+
+def _read(request: HttpRequest, limit: int) -> bytes:
+    if request.body is not None:
+        return request.body
+    if request.read_body is None:
+        return b""
+    return request.read_body(limit + 1)
+
+
+def serve(
+    request: HttpRequest,
+    *,
+    settings_factory: Callable[[], Settings],
+    invocation: Invocation,
+    deadline: float | None = None,
+) -> HttpAnswer:
+    """Answer one ingest request and write the invocation's log line."""
+    answer = _answer(request, settings_factory, deadline)
+    answer.headers.setdefault("Content-Type", JSON_CONTENT_TYPE)
+    answer.headers["X-Request-Id"] = invocation.request_id
+    counts = answer.report.counts() if answer.report is not None else {}
+    extra: dict[str, Any] = {"status": answer.status}
+    if answer.report is not None and answer.report.dry_run:
+        extra["dry_run"] = True
+    if "error" in answer.body:
+        extra["error"] = answer.body["error"]
+    invocation.summary(counts, **extra)
+    return answer
+
+
+def _answer(
+    request: HttpRequest, settings_factory: Callable[[], Settings], deadline: float | None
+) -> HttpAnswer:
+    if request.method != "POST":
+        return HttpAnswer(405, _empty_body("send events with POST"), {"Allow": "POST"})
+    try:
+        settings = settings_factory()
+    except SettingsError as exc:
+        return HttpAnswer(500, _empty_body(f"the forwarder is misconfigured: {exc}"))
+    if settings.ingest_token and not bearer_ok(request.headers, settings.ingest_token.reveal()):
+        return HttpAnswer(
+            401,
+            _empty_body("a valid 'Authorization: Bearer <token>' header is required"),
+            {"WWW-Authenticate": 'Bearer realm="cloudeye-forwarder"'},
+        )
+    limit = settings.max_body_bytes
+    too_large = HttpAnswer(
+        413, _empty_body(f"the body is larger than {limit} bytes (FORWARDER_MAX_BODY_BYTES)")
+    )
+    if request.content_length is not None and request.content_length > limit:
+        return too_large
+    body = _read(request, limit)
+    if len(body) > limit:
+        return too_large
+    try:
+        if request.body_error:
+            raise BodyError(request.body_error)
+        dry_run = dry_run_flag(request.query)
+        candidates = parse_body(body, request.headers.get("content-type", ""))
+        if not candidates:
+            raise BodyError(f"the body holds no events; send {BODY_FORMS}")
+    except BodyError as exc:
+        return HttpAnswer(400, _empty_body(str(exc)))
+    try:
+        report = report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
+    except SettingsError as exc:
+        return HttpAnswer(500, _empty_body(f"the forwarder is misconfigured: {exc}"))
+    status = status_for(report)
+    headers = {}
+    if status == 503:
+        wait = report.retry_after if report.retry_after is not None else DEFAULT_RETRY_AFTER_S
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return HttpAnswer(status, report.to_dict(), headers, report)

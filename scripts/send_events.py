@@ -1,0 +1,519 @@
+"""send-events: post custom events to a running forwarder in batches and report each event.
+
+Standard library only, so it runs with any Python 3.10+ (no virtualenv needed).
+``scripts/send-events`` is the command; this module holds the logic so tests can import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+EXIT_OK = 0  # every event accepted
+EXIT_NOT_ALL_ACCEPTED = 1  # some events rejected or failed
+EXIT_USAGE = 2  # bad arguments or an unreadable input file
+EXIT_UNREACHABLE = 3  # the forwarder could not be reached
+
+DEFAULT_URL = "http://127.0.0.1:8080/"
+DEFAULT_BATCH_SIZE = 500
+# The forwarder's default body cap (FORWARDER_MAX_BODY_BYTES); batches are packed to stay under it.
+MAX_BODY_BYTES = 6_291_456
+DEFAULT_TIMEOUT_S = 60.0
+TOKEN_VARIABLE = "FORWARDER_INGEST_TOKEN"  # noqa: S105 (a variable name, not a secret)
+MAX_SNIPPET = 200
+
+EXAMPLES = f"""\
+input: a JSON array of events, one event object, {{"events": [...]}}, or NDJSON (one event per line).
+
+examples:
+  # send a file to a forwarder on this machine (e.g. one started by: scripts/demo --keep-running)
+  scripts/send-events events.ndjson --url http://127.0.0.1:8080/
+
+  # validate only: the forwarder checks every event but sends nothing to Cloud Eye
+  scripts/send-events events.json --dry-run
+
+  # read from stdin, use the ingest token from the environment, keep all results as JSON
+  export {TOKEN_VARIABLE}=...        # never put a token in shell history if you can avoid it
+  producer | scripts/send-events - --url https://<apig-host>/cloudeye-forwarder --json results.json
+
+exit status: 0 every event accepted, 1 some rejected or failed, 2 bad usage or unreadable input,
+3 the forwarder could not be reached.
+"""
+
+
+class InputError(Exception):
+    """The input cannot be read or parsed; the message names the file (and line, when known)."""
+
+
+class Unreachable(Exception):
+    """No HTTP answer from the forwarder (refused, DNS, TLS, timeout)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# input
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "true/false"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def parse_events(text: str, name: str) -> list[Any]:
+    """Events from a JSON array, one object, ``{"events": [...]}`` or NDJSON text.
+
+    Raises InputError naming ``name`` and, for invalid JSON, the line and column.
+    """
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise InputError(f"{name} is empty: expected a JSON array of events, one event object or NDJSON")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # "Extra data": a first value parsed and more follow, so this is NDJSON.
+        if not exc.msg.startswith("Extra data"):
+            raise InputError(
+                f"{name} line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"
+            ) from None
+        return _parse_ndjson(text, name)
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        if "events" in document:
+            if not isinstance(document["events"], list):
+                raise InputError(
+                    f'{name}: "events" must be an array of events, got {_kind(document["events"])}'
+                )
+            return document["events"]
+        return [document]
+    raise InputError(
+        f'{name}: expected a JSON array of events, one event object, {{"events": [...]}} or NDJSON; '
+        f"got {_kind(document)}"
+    )
+
+
+def _parse_ndjson(text: str, name: str) -> list[Any]:
+    events: list[Any] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name} line {number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if isinstance(value, dict):
+            events.append(value)
+        elif isinstance(value, list):  # a line may carry several events, like a queue message
+            events.extend(value)
+        else:
+            raise InputError(f"{name} line {number}: expected an event object, got {_kind(value)}")
+    return events
+
+
+def read_events(path: str, stdin: Any = None) -> list[Any]:
+    """Read and parse events from ``path`` (``-`` is stdin)."""
+    name = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            stream = stdin if stdin is not None else sys.stdin
+            raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+    except FileNotFoundError:
+        raise InputError(f"cannot read {name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read {name}: it is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if isinstance(raw, str):
+        return parse_events(raw, name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    return parse_events(text, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# batches and HTTP
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events ``offset .. offset + count - 1`` of the input, as one JSON array body."""
+
+    offset: int
+    count: int
+    body: bytes
+
+
+def make_batches(events: Sequence[Any], batch_size: int, max_bytes: int = MAX_BODY_BYTES) -> Iterator[Batch]:
+    """Order-keeping batches of at most ``batch_size`` events and (where possible) ``max_bytes``."""
+    parts: list[bytes] = []
+    offset = size = 0
+    for index, event in enumerate(events):
+        encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if parts and (len(parts) >= batch_size or size + len(encoded) + 1 > max_bytes):
+            yield Batch(offset, len(parts), b"[" + b",".join(parts) + b"]")
+            parts, offset, size = [], index, 0
+        parts.append(encoded)
+        size += len(encoded) + 1
+    if parts:
+        yield Batch(offset, len(parts), b"[" + b",".join(parts) + b"]")
+
+
+def with_dry_run(url: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "dry_run"]
+    query.append(("dry_run", "true"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # the parsed JSON, or None
+    text: str  # the start of the raw body, for error messages
+
+
+class Poster:
+    """POSTs JSON bodies to one URL; proxies from the environment apply, except for loopback hosts."""
+
+    def __init__(self, url: str, token: str | None, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Accept": "application/json",
+            "User-Agent": "send-events/1",
+        }
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        host = urlsplit(url).hostname or ""
+        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(host) else []
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def post(self, body: bytes) -> Answer:
+        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                return _answer(response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return _answer(exc.code, exc.read())
+        except urllib.error.URLError as exc:
+            raise Unreachable(_reason(exc.reason)) from None
+        except TimeoutError:
+            raise Unreachable(f"no answer within {self.timeout:g} s") from None
+        except OSError as exc:  # connection reset mid-answer and the like
+            raise Unreachable(_reason(exc)) from None
+
+
+def _reason(reason: Any) -> str:
+    if isinstance(reason, TimeoutError):
+        return "no answer in time"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason)
+
+
+def _answer(status: int, raw: bytes) -> Answer:
+    text = raw[:MAX_SNIPPET].decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    return Answer(status, body, text)
+
+
+def _answer_error(answer: Answer) -> str:
+    """A one-line description of an answer that carries no per-event results."""
+    message = None
+    if isinstance(answer.body, dict):
+        message = answer.body.get("error") or answer.body.get("message") or answer.body.get("error_msg")
+        if isinstance(message, dict):
+            message = message.get("message") or json.dumps(message)
+    message = message or answer.text or "(empty body)"
+    hint = {
+        401: f" (give --token or set {TOKEN_VARIABLE})",
+        404: " (is --url the forwarder's address?)",
+        413: " (lower --batch-size)",
+    }.get(answer.status, "")
+    return f"forwarder answered {answer.status}: {message}{hint}"
+
+
+def batch_results(batch: Batch, answer: Answer) -> list[dict[str, Any]]:
+    """The forwarder's per-event results with global indexes; every event of the batch gets one."""
+    results: dict[int, dict[str, Any]] = {}
+    body = answer.body
+    if isinstance(body, dict) and isinstance(body.get("results"), list):
+        for item in body["results"]:
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("index"), int)
+                and 0 <= item["index"] < batch.count
+            ):
+                results[item["index"]] = {**item, "index": batch.offset + item["index"]}
+        error = f"no result for this event in the forwarder's answer ({answer.status})"
+    else:
+        error = _answer_error(answer)
+    return [
+        results.get(local, {"index": batch.offset + local, "status": "failed", "error": error})
+        for local in range(batch.count)
+    ]
+
+
+def not_sent(batch: Batch, reason: str) -> list[dict[str, Any]]:
+    return [
+        {"index": batch.offset + local, "status": "failed", "error": reason} for local in range(batch.count)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+class Progress:
+    """A bar redrawn on a terminal, or a progress line at most every ``interval`` seconds."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO, mode: str | None, interval: float = 1.0) -> None:
+        self.total, self.stream, self.mode, self.interval = total, stream, mode, interval
+        self.started = time.monotonic()
+        self.last_line = float("-inf")
+
+    def update(self, done: int, counts: dict[str, int], *, final: bool = False) -> None:
+        if self.mode is None:
+            return
+        elapsed = time.monotonic() - self.started
+        share = done / self.total if self.total else 1.0
+        figures = (
+            f"{done}/{self.total} events {share:4.0%}  accepted {counts['accepted']}  "
+            f"rejected {counts['rejected']}  failed {counts['failed']}  {elapsed:.1f} s"
+        )
+        if self.mode == "bar":
+            filled = int(self.WIDTH * share)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            self.stream.write(f"\r[{bar}] {figures}" + ("\n" if final else ""))
+        elif final or elapsed - self.last_line >= self.interval:
+            self.last_line = elapsed
+            self.stream.write(f"progress: {figures}\n")
+        self.stream.flush()
+
+
+def describe(result: dict[str, Any]) -> list[str]:
+    """The event id, or the reason(s) it was not accepted, as one or more lines of text."""
+    status = result.get("status")
+    if status == "accepted":
+        event_id = result.get("event_id") or "(valid; dry run, not sent)"
+        name = result.get("event_name")
+        return [f"{event_id}  {name}" if name else str(event_id)]
+    if status == "rejected":
+        errors = result.get("errors") or [{"field": "(event)", "message": "rejected"}]
+        return [f"{error.get('field', '(event)')}: {error.get('message', '')}" for error in errors]
+    return [str(result.get("error") or "failed")]
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    """index | status | event id or reason; extra reasons of one event go on continuation lines."""
+    width = max([len("index")] + [len(str(r.get("index", ""))) for r in results])
+    lines = [f"{'index':>{width}}  {'status':<8}  event id / reason"]
+    for result in results:
+        texts = describe(result)
+        lines.append(f"{result.get('index', ''):>{width}}  {result.get('status', '?'):<8}  {texts[0]}")
+        lines.extend(f"{'':>{width}}  {'':<8}  {text}" for text in texts[1:])
+    return "\n".join(lines)
+
+
+def totals(results: Sequence[dict[str, Any]]) -> dict[str, int]:
+    counts = {"received": len(results), "accepted": 0, "rejected": 0, "failed": 0}
+    for result in results:
+        status = result.get("status")
+        counts[status if status in counts else "failed"] += 1
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="send-events",
+        description="Send custom events to a Cloud Eye event forwarder (its HTTP entry) in batches and "
+        "print what happened to each event.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", metavar="FILE", help="events file (JSON or NDJSON); '-' reads stdin")
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, help=f"the forwarder's HTTP entry (default {DEFAULT_URL})"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"events per HTTP request (default {DEFAULT_BATCH_SIZE}; the forwarder splits each "
+        "request into Cloud Eye calls of up to 100)",
+    )
+    parser.add_argument(
+        "--token",
+        help=f"ingest token, sent as 'Authorization: Bearer ...' (default: ${TOKEN_VARIABLE}; "
+        "prefer the variable, a command line is visible to other users)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate only (adds ?dry_run=true); nothing is sent"
+    )
+    parser.add_argument(
+        "--json",
+        metavar="OUT",
+        help="write all results as JSON to OUT ('-' for stdout) instead of printing the table",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="list only events that were not accepted")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show progress on stderr (a bar on a terminal, else a line per second)",
+    )
+    shown.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    return parser
+
+
+def _progress_mode(option: bool | None, stream: TextIO, batches: int) -> str | None:
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    if option is False:
+        return None
+    if option is True:
+        return "bar" if tty else "lines"
+    return "bar" if tty and batches > 1 else None  # by default only large inputs on a terminal
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: Any = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    environ: dict[str, str] | None = None,
+) -> int:
+    """Run the command; returns the exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    env = os.environ if environ is None else environ
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage and 0 on --help
+        return int(exc.code or 0)
+
+    def fail(message: str, code: int = EXIT_USAGE) -> int:
+        err.write(f"send-events: {message}\n")
+        return code
+
+    if args.batch_size < 1:
+        return fail("--batch-size must be at least 1")
+    if args.timeout <= 0:
+        return fail("--timeout must be positive")
+    url_parts = urlsplit(args.url)
+    if url_parts.scheme not in ("http", "https") or not url_parts.hostname:
+        return fail(f"--url must be an http:// or https:// URL (got {args.url!r})")
+    try:
+        events = read_events(args.file, stdin)
+    except InputError as exc:
+        return fail(str(exc))
+    if not events:
+        err.write(
+            f"send-events: {'stdin' if args.file == '-' else args.file} holds no events; nothing sent\n"
+        )
+        return EXIT_OK
+
+    url = with_dry_run(args.url) if args.dry_run else args.url
+    poster = Poster(url, args.token or env.get(TOKEN_VARIABLE) or None, args.timeout)
+    batches = list(make_batches(events, args.batch_size))
+    progress = Progress(len(events), err, _progress_mode(args.progress, err, len(batches)))
+    started = time.monotonic()
+    results: list[dict[str, Any]] = []
+    unreachable: str | None = None
+    stop_reason: str | None = None
+    for batch in batches:
+        if stop_reason:
+            results.extend(not_sent(batch, stop_reason))
+            continue
+        try:
+            answer = poster.post(batch.body)
+        except Unreachable as exc:
+            unreachable = f"could not reach the forwarder at {args.url}: {exc}"
+            stop_reason = "not sent: the forwarder could not be reached"
+            # The request may have arrived; resending is safe because Cloud Eye de-duplicates.
+            results.extend(not_sent(batch, f"no answer from the forwarder ({exc}); delivery unknown"))
+            continue
+        results.extend(batch_results(batch, answer))
+        if answer.status == 401:
+            stop_reason = f"not sent: {_answer_error(answer)}"
+            err.write(f"send-events: {_answer_error(answer)}\n")
+        progress.update(len(results), totals(results))
+    progress.update(len(results), totals(results), final=True)
+    elapsed = time.monotonic() - started
+
+    counts = totals(results)
+    if args.json:
+        document = {
+            "url": args.url,
+            "dry_run": args.dry_run,
+            "batches": len(batches),
+            **counts,
+            "results": results,
+        }
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        if args.json == "-":
+            out.write(text)
+        else:
+            try:
+                with open(args.json, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                return fail(f"cannot write {args.json}: {exc.strerror or exc}")
+    else:
+        shown = [r for r in results if r.get("status") != "accepted"] if args.quiet else results
+        if shown:
+            out.write(format_table(shown) + "\n")
+    summary = (
+        f"{'dry run: ' if args.dry_run else ''}{counts['received']} events in {len(batches)} "
+        f"batch{'es' if len(batches) != 1 else ''}: {counts['accepted']} accepted, "
+        f"{counts['rejected']} rejected, {counts['failed']} failed ({elapsed:.1f} s)\n"
+    )
+    (err if args.json == "-" else out).write(summary)
+    out.flush()
+    if unreachable:
+        return fail(unreachable, EXIT_UNREACHABLE)
+    return EXIT_OK if counts["accepted"] == counts["received"] else EXIT_NOT_ALL_ACCEPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

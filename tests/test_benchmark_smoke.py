@@ -1,0 +1,62 @@
+"""The benchmark's quick-mode code path, once, on tiny inputs: so `make bench` cannot rot.
+
+Not a performance test: it asserts that every figure, ratio and goal is present and sane.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+
+
+@pytest.mark.slow
+def test_quick_mode_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN tiny inputs: two requests per run, one fresh process per cold-start figure
+    output = tmp_path / "results.json"
+    argv = ["--quick", "--events", "200", "--rounds", "1", "--cold-runs", "1", "--memory-events", "200",
+            "--http-batch", "100", "--output", str(output), "--quiet"]  # fmt: skip
+
+    # WHEN the benchmark runs
+    assert run.main(argv) == 0
+
+    # THEN the JSON holds every figure, positive, and the printed table shows them
+    results = json.loads(output.read_text(encoding="utf-8"))
+    assert results["mode"] == "quick"
+    assert results["notes"] == []  # nothing skipped: index.py and main.py are both measured
+    figures = results["figures"]
+    for service in ("30ms", "0ms"):
+        throughput = figures["throughput_eps"][service]
+        for contender in ("forwarder", "http_entry", "sdk", "raw"):
+            assert throughput[contender] > 0, (service, contender)
+        for contender in ("forwarder", "sdk", "raw"):
+            assert figures["cpu_s_per_10k"][service][contender] > 0, (service, contender)
+    assert figures["throughput_eps"]["30ms"]["ideal"] > 0
+    assert figures["throughput_eps"]["0ms"]["ideal"] is None  # no service time, no finite ideal
+    cold = figures["cold_start_s"]
+    for name in (
+        "forwarder",
+        "sdk",
+        "forwarder_process",
+        "sdk_process",
+        "pydantic_import",
+        "validator_build",
+    ):
+        assert 0 < cold[name] < 60, name
+    assert cold["forwarder"] < cold["forwarder_process"]
+    for name in ("forwarder", "sdk", "forwarder_before", "sdk_before"):
+        assert figures["peak_rss_mib"][name] > 5, name
+    for name, value in results["ratios"].items():
+        assert value is not None and value > 0 and math.isfinite(value), name
+    assert [goal["met"] in (True, False) for goal in results["goals"]] == [True] * len(results["goals"])
+    assert len(results["goals"]) >= 6
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["python"] and machine["cpu_model"] and machine["date"]
+    assert results["parameters"]["events"] == 200 and results["parameters"]["requests_needed"] == 2
+    printed = capsys.readouterr().out
+    assert "| throughput, 30 ms service time (events/s) |" in printed
+    assert "vs SDK" in printed and str(output) in printed

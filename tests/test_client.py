@@ -1,0 +1,488 @@
+"""The Cloud Eye client against a scripted loopback server: retries, deadline, keep-alive, limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from forwarder import report_events, signer
+from forwarder.client import AdaptiveLimit, describe_error
+from forwarder.events import now_ms
+from forwarder.settings import Settings
+from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+
+AK, SK = "test-access-key", "test-secret-key"
+PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection_pool():
+    forget_pooled_connections()
+    yield
+    forget_pooled_connections()
+
+
+class Sleeps(list):
+    """An injected ``sleep`` that records the delays instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def env(server: LoopbackServer, **extra: str) -> dict[str, str]:
+    return {
+        "HUAWEICLOUD_SDK_AK": AK,
+        "HUAWEICLOUD_SDK_SK": SK,
+        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+        "CLOUDEYE_ENDPOINT": server.url,
+        **extra,
+    }
+
+
+def events(count: int, content: str = "something happened") -> list[dict[str, Any]]:
+    now = now_ms()
+    return [
+        {
+            "event_name": f"event{i}",
+            "event_source": "app.orders",
+            "time": now,
+            "detail": {"content": content, "event_type": "EVENT.CUSTOM"},
+        }
+        for i in range(count)
+    ]
+
+
+def run(server: LoopbackServer, items, sleeps=None, deadline=None, adaptive=True, **extra: str):
+    settings = Settings.from_env(environ=env(server, **extra))
+    return report_events(
+        items,
+        settings=settings,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+        deadline=deadline,
+        adaptive=adaptive,
+    )
+
+
+def error_of(report) -> str:
+    errors = {result.get("error") for result in report.results}
+    assert len(errors) == 1
+    error = errors.pop()
+    assert error
+    return error
+
+
+# --- the happy path, and what goes on the wire ---------------------------------------------------
+
+
+def test_all_events_accepted_with_their_ids() -> None:
+    with LoopbackServer() as server:
+        report = run(server, events(3))
+
+    body = report.to_dict()
+    assert (body["received"], body["accepted"], body["rejected"], body["failed"]) == (3, 3, 0, 0)
+    assert [r["event_id"] for r in body["results"]] == ["ev0-0", "ev0-1", "ev0-2"]
+    assert [r["event_name"] for r in body["results"]] == ["event0", "event1", "event2"]
+    assert report.requests == 1 and report.retries == 0
+    [request] = server.requests
+    assert request.method == "POST"
+    assert request.path == f"/V1.0/{PROJECT}/events"
+    assert request.headers["Content-Type"] == "application/json;charset=UTF-8"
+    assert request.headers["X-Project-Id"] == PROJECT
+    assert request.headers["Host"] == f"127.0.0.1:{server.port}"
+    assert [event["event_name"] for event in json.loads(request.body)] == ["event0", "event1", "event2"]
+
+
+def _verify_on_server(request, secret_key: str) -> bool:
+    parsed = signer.parse_authorization(request.headers["Authorization"])
+    assert parsed is not None
+    access, names, signature = parsed
+    assert access == AK
+    return signer.verify(
+        "POST", request.path, [], request.headers, request.body, names, signature, secret_key
+    )
+
+
+def test_requests_are_signed_so_the_server_can_verify_them() -> None:
+    with LoopbackServer() as server:
+        run(server, events(2))
+
+    [request] = server.requests
+    _, names, _ = signer.parse_authorization(request.headers["Authorization"])
+    assert names == ["content-type", "host", "x-project-id", "x-sdk-date"]
+    assert "X-Security-Token" not in request.headers and "X-Auth-Token" not in request.headers
+    assert _verify_on_server(request, SK)
+    assert not _verify_on_server(request, SK + "x")
+
+
+def test_security_token_is_sent_and_signed() -> None:
+    with LoopbackServer() as server:
+        run(server, events(1), HUAWEICLOUD_SDK_SECURITY_TOKEN="temporary-token/+=")
+
+    [request] = server.requests
+    assert request.headers["X-Security-Token"] == "temporary-token/+="
+    _, names, _ = signer.parse_authorization(request.headers["Authorization"])
+    assert "x-security-token" in names
+    assert _verify_on_server(request, SK)
+    # A different token than the one signed fails verification.
+    tampered = dataclasses.replace(request, headers={**request.headers, "X-Security-Token": "other"})
+    assert not _verify_on_server(tampered, SK)
+
+
+def test_auth_token_used_when_no_access_key() -> None:
+    with LoopbackServer() as server:
+        settings = Settings.from_env(
+            environ={
+                "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+                "CLOUDEYE_ENDPOINT": server.url,
+                "CLOUDEYE_AUTH_TOKEN": "iam-token-value",
+            }
+        )
+        report = report_events(events(1), settings=settings, sleep=Sleeps())
+
+    assert report.accepted == 1
+    [request] = server.requests
+    assert request.headers["X-Auth-Token"] == "iam-token-value"
+    assert "Authorization" not in request.headers
+
+
+# --- retries --------------------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_then_201_succeeds() -> None:
+    sleeps = Sleeps()
+    script = [Answer(429, {"error_code": "ces.0429", "error_msg": "too many"}, retry_after="2"), Answer(201)]
+    with LoopbackServer(script) as server:
+        report = run(server, events(2), sleeps)
+
+    assert report.accepted == 2 and report.failed == 0
+    assert len(server.requests) == 2
+    assert server.requests[0].body == server.requests[1].body  # never rewritten on retry
+    assert report.requests == 2 and report.retries == 1 and report.throttled == 1
+    assert len(sleeps) == 1 and sleeps[0] >= 2.0
+
+
+def test_retry_after_as_http_date_falls_back_to_backoff() -> None:
+    sleeps = Sleeps()
+    script = [Answer(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"), Answer(201)]
+    with LoopbackServer(script) as server:
+        report = run(server, events(1), sleeps)
+    assert report.accepted == 1
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(status: int) -> None:
+    with LoopbackServer([Answer(status), Answer(201)]) as server:
+        report = run(server, events(1))
+    assert report.accepted == 1
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+def test_client_errors_are_not_retried(status: int) -> None:
+    sleeps = Sleeps()
+    body = {"error_code": "ces.0014", "error_msg": "Some content in the request is invalid."}
+    with LoopbackServer([Answer(status, body, request_id="req-400"), Answer(201)]) as server:
+        report = run(server, events(2), sleeps)
+
+    assert len(server.requests) == 1
+    assert sleeps == []
+    assert report.failed == 2 and report.accepted == 0
+    error = error_of(report)
+    assert f"Cloud Eye answered {status}" in error
+    assert "ces.0014" in error and "Some content in the request is invalid." in error
+    assert "req-400" in error
+    assert report.failures_retryable is False
+
+
+def test_503_on_every_attempt_fails_with_a_readable_error() -> None:
+    sleeps = Sleeps()
+    body = {"error_code": "ces.0015", "error_msg": "The service is currently unavailable."}
+    with LoopbackServer([Answer(503, body, request_id="req-503-abc")]) as server:
+        report = run(server, events(3), sleeps, CLOUDEYE_MAX_ATTEMPTS="3")
+
+    assert len(server.requests) == 3
+    assert report.failed == 3 and report.accepted == 0
+    assert report.requests == 3 and report.retries == 2
+    error = error_of(report)
+    assert error == (
+        "Cloud Eye answered 503 ces.0015: The service is currently unavailable. (request id req-503-abc)"
+    )
+    assert report.failures_retryable is True
+    # Exponential backoff with full jitter: attempt n waits uniformly within [0, 0.1 * 2^(n-1)].
+    assert len(sleeps) == 2
+    for attempt, delay in enumerate(sleeps, start=1):
+        assert 0 <= delay <= 0.1 * 2 ** (attempt - 1)
+
+
+def test_retry_after_is_reported_for_the_callers_answer() -> None:
+    with LoopbackServer([Answer(503, retry_after="7")]) as server:
+        report = run(server, events(1), CLOUDEYE_MAX_ATTEMPTS="2")
+    assert report.failed == 1
+    assert report.retry_after == 7.0
+
+
+def test_dropped_connection_is_retried() -> None:
+    sleeps = Sleeps()
+    with LoopbackServer([Answer(drop=True), Answer(201)]) as server:
+        report = run(server, events(2), sleeps)
+
+    assert report.accepted == 2
+    assert len(server.requests) == 2
+    assert report.retries == 1 and len(sleeps) == 1
+
+
+def test_dropped_connection_on_every_attempt_fails_readably() -> None:
+    with LoopbackServer([Answer(drop=True)]) as server:
+        report = run(server, events(1), CLOUDEYE_MAX_ATTEMPTS="3")
+
+    assert len(server.requests) == 3
+    assert report.failed == 1
+    error = error_of(report)
+    assert error.startswith("Cloud Eye could not be reached: ")
+    assert "RemoteDisconnected" in error
+
+
+def test_server_closing_an_idle_kept_alive_connection_is_not_a_failure() -> None:
+    # The first answer keeps the connection "alive" and then the server closes it: the pooled
+    # connection is stale, and the client opens a fresh one without spending an attempt.
+    with LoopbackServer([Answer(201, close_after=True), Answer(201)]) as server:
+        first = run(server, events(1))
+        time.sleep(0.05)  # let the server's close reach the client's socket
+        second = run(server, events(1))
+
+    assert first.accepted == 1 and second.accepted == 1
+    assert second.retries == 0
+    assert len(server.requests) == 2 and len(server.connections) == 2
+
+
+def test_read_timeout_is_retried_and_bounded() -> None:
+    with LoopbackServer([Answer(201, delay_s=1.0)]) as server:
+        started = time.monotonic()
+        report = run(server, events(1), CLOUDEYE_TIMEOUT_S="0.2", CLOUDEYE_MAX_ATTEMPTS="2")
+        elapsed = time.monotonic() - started
+
+    assert report.failed == 1
+    assert len(server.requests) == 2
+    assert "timed out" in error_of(report)
+    assert elapsed < 0.9
+
+
+# --- the deadline ---------------------------------------------------------------------------------
+
+
+def test_deadline_stops_a_retry_that_would_not_fit() -> None:
+    sleeps = Sleeps()
+    with LoopbackServer([Answer(503, retry_after="30"), Answer(201)]) as server:
+        report = run(server, events(1), sleeps, deadline=time.monotonic() + 2)
+
+    assert len(server.requests) == 1
+    assert sleeps == []
+    assert report.failed == 1
+    error = error_of(report)
+    assert "503" in error and "out of time" in error
+
+
+def test_deadline_already_past_sends_nothing() -> None:
+    with LoopbackServer() as server:
+        report = run(server, events(2), deadline=time.monotonic() - 1)
+    assert server.requests == []
+    assert report.failed == 2
+    assert "out of time" in error_of(report)
+
+
+def test_deadline_cuts_real_backoff_short() -> None:
+    with LoopbackServer([Answer(503)]) as server:
+        started = time.monotonic()
+        report = run(server, events(1), time.sleep, deadline=started + 0.5, CLOUDEYE_MAX_ATTEMPTS="50")
+        elapsed = time.monotonic() - started
+
+    assert report.failed == 1
+    assert 1 <= len(server.requests) < 50
+    assert elapsed < 0.9
+    assert "out of time" in error_of(report)
+
+
+def test_deadline_bounds_the_read_timeout() -> None:
+    with LoopbackServer([Answer(201, delay_s=2.0)]) as server:
+        started = time.monotonic()
+        report = run(server, events(1), deadline=started + 0.3, CLOUDEYE_TIMEOUT_S="10")
+        elapsed = time.monotonic() - started
+
+    assert report.failed == 1
+    assert elapsed < 1.0
+
+
+# --- error body shapes ----------------------------------------------------------------------------
+
+ERROR_SHAPES = [
+    (
+        {"error_code": "ces.0014", "error_msg": "Some content in the request is invalid."},
+        ("ces.0014", "Some content in the request is invalid."),
+    ),
+    (
+        {"http_code": 400, "message": {"code": "ces.0050", "details": "Request body is invalid."}},
+        ("ces.0050", "Request body is invalid."),
+    ),
+    (
+        {
+            "code": "APIGW.0301",
+            "message": "Incorrect IAM authentication information",
+            "details": "verify aksk",
+        },
+        ("APIGW.0301", "Incorrect IAM authentication information", "verify aksk"),
+    ),
+    ({"code": "ces.0001", "message": "Bad things"}, ("ces.0001", "Bad things")),
+    (
+        {"error": {"code": "APIGW.0101", "message": "The API does not exist"}},
+        ("APIGW.0101", "The API does not exist"),
+    ),
+    (
+        {"error_code": "ces.0014", "error_msg": "bad", "request_id": "body-req-id"},
+        ("ces.0014", "bad", "request id body-req-id"),
+    ),
+    (b"<html>502 Bad Gateway</html>", ("502 Bad Gateway",)),
+    (b"", ()),
+]
+
+
+@pytest.mark.parametrize(("body", "words"), ERROR_SHAPES)
+def test_describe_error_parses_every_body_shape(body: Any, words: tuple[str, ...]) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    text = describe_error(400, raw, "hdr-req-id" if b"request_id" not in raw else None)
+    assert text.startswith("Cloud Eye answered 400")
+    for word in words:
+        assert word in text
+    assert "{" not in text  # no raw JSON dumped at the user
+
+
+def test_describe_error_without_status() -> None:
+    assert describe_error(None, b"", None) == "Cloud Eye could not be reached"
+
+
+def test_describe_error_cuts_huge_bodies() -> None:
+    text = describe_error(500, b"x" * 100_000, "r1")
+    assert len(text) < 400 and text.endswith("(request id r1)")
+
+
+@pytest.mark.parametrize(("body", "words"), ERROR_SHAPES[:5])
+def test_error_shapes_end_to_end(body: dict, words: tuple[str, ...]) -> None:
+    with LoopbackServer([Answer(400, body, request_id="req-shape")]) as server:
+        report = run(server, events(1))
+    error = error_of(report)
+    for word in (*words, "Cloud Eye answered 400", "request id req-shape"):
+        assert word in error
+
+
+# --- keep-alive and concurrency -------------------------------------------------------------------
+
+
+def test_keep_alive_reuses_one_connection_across_chunks_and_invocations() -> None:
+    # 1 KiB requests and ~700-byte events: one event per request, five requests.
+    items = events(5, content="x" * 700)
+    with LoopbackServer() as server:
+        report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
+        again = run(server, items[:2], CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
+
+    assert report.accepted == 5 and again.accepted == 2
+    assert report.requests == 5
+    assert len(server.requests) == 7
+    assert len(server.connections) == 1
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_concurrency_is_bounded(limit: int) -> None:
+    items = events(12, content="x" * 700)
+    with LoopbackServer([Answer(201, delay_s=0.05)]) as server:
+        report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY=str(limit))
+
+    assert report.accepted == 12 and len(server.requests) == 12
+    assert server.max_active == limit  # never more, and really concurrent when allowed
+    # Results stay in input order whatever order the requests finished in.
+    assert [r["index"] for r in report.results] == list(range(12))
+    assert [r["event_name"] for r in report.results] == [f"event{i}" for i in range(12)]
+
+
+def test_mixed_outcomes_across_chunks_keep_every_event_in_place() -> None:
+    items = events(4, content="x" * 700)
+    items.insert(2, {"event_name": "bad name", "event_source": "app.orders", "time": now_ms(), "detail": {}})
+    script = [Answer(201), Answer(400, {"error_code": "ces.0014", "error_msg": "no"}), Answer(201)]
+    with LoopbackServer(script) as server:
+        report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
+
+    assert [r["status"] for r in report.results] == ["accepted", "failed", "rejected", "accepted", "accepted"]
+    assert [r["index"] for r in report.results] == [0, 1, 2, 3, 4]
+
+
+# --- AIMD -----------------------------------------------------------------------------------------
+
+
+def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
+    limit = AdaptiveLimit(8)
+    assert limit.limit == 8
+    for expected in (4, 2, 1, 1):
+        limit.acquire()
+        limit.release(throttled=True)
+        assert limit.limit == expected
+    for expected in (2, 3, 4, 5, 6, 7, 8, 8):
+        limit.acquire()
+        limit.release(throttled=False)
+        assert limit.limit == expected
+
+
+def test_fixed_limit_does_not_adapt() -> None:
+    limit = AdaptiveLimit(4, adaptive=False)
+    limit.acquire()
+    limit.release(throttled=True)
+    assert limit.limit == 4
+
+
+def test_adaptive_limit_blocks_beyond_the_limit() -> None:
+    limit = AdaptiveLimit(2)
+    limit.acquire()
+    limit.acquire()
+    entered = threading.Event()
+
+    def third() -> None:
+        limit.acquire()
+        entered.set()
+
+    thread = threading.Thread(target=third, daemon=True)
+    thread.start()
+    assert not entered.wait(0.1)  # blocked while two are in flight
+    limit.release(throttled=False)
+    assert entered.wait(2)
+    thread.join(2)
+
+
+def test_after_429_fewer_requests_run_at_once() -> None:
+    # Four requests at once all get 429: each 429 halves the limit (4 -> 2 -> 1 -> 1), so the
+    # retries start one at a time and successes grow the limit back by one each.
+    items = events(4, content="x" * 700)
+    script = [Answer(429, retry_after="0", delay_s=0.2)] * 4 + [Answer(201, delay_s=0.05)]
+    with LoopbackServer(script) as server:
+        report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="4")
+
+    assert report.accepted == 4 and report.throttled == 4
+    assert len(server.requests) == 8
+    assert max(r.in_flight for r in server.requests[:4]) == 4
+    retries = server.requests[4:]
+    assert retries[0].in_flight == 1
+    assert max(r.in_flight for r in retries) <= 2
+
+
+def test_without_adaptation_429_does_not_reduce_concurrency() -> None:
+    items = events(4, content="x" * 700)
+    script = [Answer(429, retry_after="0", delay_s=0.2)] * 4 + [Answer(201, delay_s=0.2)]
+    with LoopbackServer(script) as server:
+        report = run(
+            server, items, adaptive=False, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="4"
+        )
+
+    assert report.accepted == 4
+    assert max(r.in_flight for r in server.requests[4:]) >= 3

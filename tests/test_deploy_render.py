@@ -1,0 +1,350 @@
+"""Rendered Terraform JSON against the huaweicloud provider's own resource schemas.
+
+The schemas under tests/data/terraform_schemas are copies of the provider's
+`terraform providers schema -json` output for the FunctionGraph resources; the CreateTrigger field
+list is tests/data/fgs_create_trigger_event_data.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.template import load_template
+from deploy.terraform import render, write
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHIPPED = (ROOT / "template.yaml").read_text(encoding="utf-8")
+
+
+def _provider_schemas() -> dict[str, dict[str, Any]]:
+    out = {}
+    for path in sorted((DATA / "terraform_schemas").glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for provider in doc["provider_schemas"].values():
+            for name, schema in provider["resource_schemas"].items():
+                out[name] = schema["block"]
+    return out
+
+
+SCHEMAS = _provider_schemas()
+CREATE_TRIGGER = json.loads((DATA / "fgs_create_trigger_event_data.json").read_text(encoding="utf-8"))
+JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
+INTERPOLATED = re.compile(r"^\$\{.*\}$", re.DOTALL)
+
+
+def render_text(tmp_path: Path, text: str) -> dict[str, Any]:
+    path = tmp_path / "template.yaml"
+    path.write_text(text, encoding="utf-8")
+    return render(load_template(path))
+
+
+SHARED_GATEWAY = SHIPPED.replace("    gateway: dedicated", "    gateway: shared").replace(
+    "    instance_id: ${var.apig_instance_id}\n", ""
+)
+OBS_EVERYTHING = re.sub(
+    r"  failure_topic_urn:\n    description: [^\n]*\n",
+    "",
+    SHIPPED.replace(
+        "    source: zip\n    # obs_url: ${var.code_obs_url}", "    source: obs\n    obs_url: ${var.url}"
+    )
+    .replace(
+        "    smn_topic_urn: ${var.failure_topic_urn}",
+        "    obs:\n      bucket: ${var.bucket}\n      expires_days: 7",
+    )
+    .replace(
+        "variables:\n", "variables:\n  url:\n    description: zip in OBS\n  bucket:\n    description: b\n"
+    ),
+)
+NO_SASL_NO_VPC_NO_ASYNC = SHIPPED.replace(
+    "    username: ${var.kafka_user}\n    password: ${var.kafka_password}\n", ""
+).split("\nasync:")[0]
+VARIANTS = {
+    "shipped": SHIPPED,
+    "shared-gateway": SHARED_GATEWAY,
+    "obs-code-and-destination": OBS_EVERYTHING,
+    "no-sasl-no-async": NO_SASL_NO_VPC_NO_ASYNC,
+}
+
+
+# --- the provider schema check ------------------------------------------------------------------
+
+
+def _value_fits(tf_type: Any, value: Any) -> bool:
+    if isinstance(value, str) and INTERPOLATED.match(value):
+        return True  # an expression: its type is Terraform's to check
+    if tf_type == "string":
+        return isinstance(value, str)
+    if tf_type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tf_type == "bool":
+        return isinstance(value, bool)
+    if isinstance(tf_type, list) and tf_type[0] in ("list", "set"):
+        return isinstance(value, list) and all(_value_fits(tf_type[1], item) for item in value)
+    if isinstance(tf_type, list) and tf_type[0] == "map":
+        return isinstance(value, dict) and all(_value_fits(tf_type[1], item) for item in value.values())
+    raise AssertionError(f"type {tf_type!r} not handled by this test")
+
+
+def schema_violations(block: dict[str, Any], body: dict[str, Any], where: str) -> list[str]:
+    """Everything in `body` the provider's block schema would reject."""
+    found = []
+    attributes = block.get("attributes", {})
+    blocks = block.get("block_types", {})
+    for key, value in body.items():
+        if key == "//":
+            continue
+        if key in attributes:
+            attr = attributes[key]
+            if not (attr.get("required") or attr.get("optional")):
+                found.append(f"{where}.{key}: computed only, cannot be set")
+            if not _value_fits(attr["type"], value):
+                found.append(f"{where}.{key}: {value!r} is not a {attr['type']}")
+        elif key in blocks:
+            nested = blocks[key]
+            items = value if isinstance(value, list) else [value]
+            if "max_items" in nested and len(items) > nested["max_items"]:
+                found.append(f"{where}.{key}: more than {nested['max_items']} blocks")
+            for index, item in enumerate(items):
+                found += schema_violations(nested["block"], item, f"{where}.{key}[{index}]")
+        else:
+            found.append(f"{where}.{key}: no such attribute or block")
+    for key, attr in attributes.items():
+        if attr.get("required") and key not in body:
+            found.append(f"{where}.{key}: required attribute missing")
+    for key, nested in blocks.items():
+        if nested.get("min_items", 0) > 0 and key not in body:
+            found.append(f"{where}.{key}: required block missing")
+    return found
+
+
+def references(doc: Any) -> set[str]:
+    text = json.dumps(doc)
+    return set(
+        re.findall(r"\b(?:var|local)\.[A-Za-z_][A-Za-z0-9_]*|\bhuaweicloud_[a-z_]+\.[a-z_]+\.[a-z_]+", text)
+    )
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_resource_and_attribute_is_in_the_provider_schema(tmp_path: Path, name: str) -> None:
+    doc = render_text(tmp_path, VARIANTS[name])
+    assert set(doc) <= {"//", "terraform", "provider", "variable", "locals", "resource", "output"}
+    violations = []
+    for resource_type, instances in doc["resource"].items():
+        assert resource_type in SCHEMAS, f"unknown resource type {resource_type}"
+        for local_name, body in instances.items():
+            violations += schema_violations(SCHEMAS[resource_type], body, f"{resource_type}.{local_name}")
+    assert violations == []
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_reference_resolves(tmp_path: Path, name: str) -> None:
+    doc = render_text(tmp_path, VARIANTS[name])
+    for ref in references(doc):
+        kind, _, rest = ref.partition(".")
+        if kind == "var":
+            assert rest in doc["variable"], ref
+        elif kind == "local":
+            assert rest in doc["locals"], ref
+        else:
+            local_name, attribute = rest.split(".")
+            assert local_name in doc["resource"][kind], ref
+            assert attribute in SCHEMAS[kind]["attributes"], ref
+
+
+def test_shipped_template_renders_the_three_resource_types(tmp_path: Path) -> None:
+    doc = render_text(tmp_path, SHIPPED)
+    assert sorted(doc["resource"]) == [
+        "huaweicloud_fgs_async_invoke_configuration",
+        "huaweicloud_fgs_function",
+        "huaweicloud_fgs_function_trigger",
+    ]
+    fn = doc["resource"]["huaweicloud_fgs_function"]["forwarder"]
+    assert fn["runtime"] == "Python3.10"
+    assert fn["handler"] == "index.handler"
+    assert fn["code_type"] == "zip"
+    assert fn["code_filename"] == "cloudeye-event-forwarder.zip"
+    assert fn["func_code"] == '${filebase64("${path.module}/cloudeye-event-forwarder.zip")}'
+    assert doc["provider"]["huaweicloud"] == {"region": "${var.region}"}
+    assert doc["terraform"]["required_providers"]["huaweicloud"]["source"] == "huaweicloud/huaweicloud"
+    triggers = doc["resource"]["huaweicloud_fgs_function_trigger"]
+    assert {t["type"] for t in triggers.values()} == {"DEDICATEDGATEWAY", "KAFKA"}
+    assert triggers["kafka"]["status"] == "ACTIVE"
+
+
+# --- event_data is CreateTrigger's body -----------------------------------------------------------
+
+
+def check_event_data(trigger_type: str, data: dict[str, Any]) -> None:
+    spec = CREATE_TRIGGER["trigger_types"][trigger_type]
+    required = dict(spec.get("required", {}))
+    if "same_as" in spec:
+        base = CREATE_TRIGGER["trigger_types"][spec["same_as"]]
+        required = {**base["required"], **spec["also_required"]}
+        spec = base
+    known = {**required, **spec.get("optional", {})}
+    assert set(required) <= set(data), f"missing {set(required) - set(data)}"
+    assert set(data) <= set(known), f"not CreateTrigger fields: {set(data) - set(known)}"
+    for key, value in data.items():
+        if isinstance(value, str) and "${" in value:
+            continue  # filled in by Terraform
+        assert isinstance(value, JSON_TYPES[known[key]]), (key, value)
+    for key, allowed in spec.get("enums", {}).items():
+        assert data[key] in allowed, (key, data[key])
+    for key, (low, high) in spec.get("ranges", {}).items():
+        assert low <= data[key] <= high, (key, data[key])
+
+
+def test_kafka_event_data_decodes_to_create_trigger_fields(tmp_path: Path) -> None:
+    trigger = render_text(tmp_path, SHIPPED)["resource"]["huaweicloud_fgs_function_trigger"]["kafka"]
+    assert trigger["type"] == "KAFKA"
+    data = json.loads(trigger["event_data"])
+    check_event_data("KAFKA", data)
+    assert data["batch_size"] == 100
+    assert data["topic_ids"] == ["${local.json_escaped.kafka_topic_id}"]
+    assert data["kafka_password"] == "${local.json_escaped.kafka_password}"
+    assert data["kafka_ssl_enable"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "trigger_type"), [("shipped", "DEDICATEDGATEWAY"), ("shared-gateway", "APIG")]
+)
+def test_apig_event_data_decodes_to_create_trigger_fields(
+    tmp_path: Path, name: str, trigger_type: str
+) -> None:
+    trigger = render_text(tmp_path, VARIANTS[name])["resource"]["huaweicloud_fgs_function_trigger"]["http"]
+    assert trigger["type"] == trigger_type
+    data = json.loads(trigger["event_data"])
+    check_event_data(trigger_type, data)
+    assert data["path"] == "/cloudeye/events"
+    assert data["req_method"] == "POST"
+    assert (data["auth"], data["protocol"], data["type"], data["match_mode"]) == (
+        "NONE",
+        "HTTPS",
+        1,
+        "NORMAL",
+    )
+    func_info = CREATE_TRIGGER["apig_func_info"]
+    assert set(func_info["required"]) <= set(data["func_info"])
+    assert set(data["func_info"]) <= set(func_info["required"]) | set(func_info["optional"])
+    assert 1 <= data["func_info"]["timeout"] <= 60000
+
+
+@pytest.mark.parametrize(("name", "destination"), [("shipped", "SMN"), ("obs-code-and-destination", "OBS")])
+def test_async_failure_destination(tmp_path: Path, name: str, destination: str) -> None:
+    config = render_text(tmp_path, VARIANTS[name])["resource"]["huaweicloud_fgs_async_invoke_configuration"]
+    (block,) = config["forwarder"]["on_failure"]
+    assert block["destination"] == destination
+    param = json.loads(block["param"])
+    assert set(param) == set(CREATE_TRIGGER["async_destinations"][destination])
+    assert config["forwarder"]["max_async_retry_attempts"] == 2
+
+
+def test_environment_and_secrets(tmp_path: Path) -> None:
+    doc = render_text(tmp_path, SHIPPED)
+    fn = doc["resource"]["huaweicloud_fgs_function"]["forwarder"]
+    assert fn["user_data"] == "${jsonencode(local.user_data)}"
+    assert fn["encrypted_user_data"] == "${jsonencode(local.encrypted_user_data)}"
+    assert doc["locals"]["user_data"]["CLOUDEYE_MAX_CONCURRENCY"] == "8"
+    assert "FORWARDER_INGEST_TOKEN" not in doc["locals"]["user_data"]
+    assert doc["locals"]["encrypted_user_data"] == {"FORWARDER_INGEST_TOKEN": "${var.ingest_token}"}
+    assert doc["variable"]["ingest_token"]["sensitive"] is True
+    assert doc["variable"]["kafka_password"]["sensitive"] is True
+    assert "default" not in doc["variable"]["ingest_token"]
+
+
+def test_obs_code_source(tmp_path: Path) -> None:
+    fn = render_text(tmp_path, OBS_EVERYTHING)["resource"]["huaweicloud_fgs_function"]["forwarder"]
+    assert (fn["code_type"], fn["code_url"]) == ("obs", "${var.url}")
+    assert "func_code" not in fn
+
+
+def test_write_is_atomic_and_stable(tmp_path: Path) -> None:
+    doc = render_text(tmp_path, SHIPPED)
+    target = write(doc, tmp_path / "out")
+    first = target.read_bytes()
+    write(doc, tmp_path / "out")
+    assert target.read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["main.tf.json"]
+
+
+# --- Terraform itself evaluates what we wrote (when it is installed) ------------------------------
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_path: Path) -> None:
+    # GIVEN the rendered variables, locals and event_data, without the provider (not reachable here)
+    doc = render_text(tmp_path, SHIPPED)
+    triggers = doc["resource"]["huaweicloud_fgs_function_trigger"]
+    probe = {
+        "variable": doc["variable"],
+        "locals": doc["locals"],
+        "output": {
+            "kafka": {"value": triggers["kafka"]["event_data"], "sensitive": True},
+            "http": {"value": triggers["http"]["event_data"]},
+            "user_data": {"value": "${jsonencode(local.user_data)}"},
+        },
+    }
+    workdir = tmp_path / "probe"
+    workdir.mkdir()
+    (workdir / "main.tf.json").write_text(json.dumps(probe), encoding="utf-8")
+    password = 'p"a\\ss %{x} ${y} \u00e9'
+    env = {
+        **os.environ,
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        **{f"TF_VAR_{name}": f"{name}-value" for name in doc["variable"] if name != "region"},
+        "TF_VAR_kafka_password": password,
+    }
+    # WHEN terraform applies it (no resources: nothing leaves this machine)
+    for cmd in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        proc = subprocess.run(
+            ["terraform", *cmd],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run(
+        ["terraform", "output", "-json"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    outputs = json.loads(proc.stdout)
+    # THEN every event_data is valid JSON with the values in place, the password intact and sensitive
+    kafka = json.loads(outputs["kafka"]["value"])
+    assert outputs["kafka"]["sensitive"] is True
+    assert kafka["kafka_password"] == password
+    assert kafka["topic_ids"] == ["kafka_topic_id-value"]
+    check_event_data("KAFKA", kafka)
+    http = json.loads(outputs["http"]["value"])
+    assert http["group_id"] == "apig_group_id-value"
+    check_event_data("DEDICATEDGATEWAY", http)
+    assert json.loads(outputs["user_data"]["value"])["CLOUDEYE_REGION"] == "ap-southeast-1"
+
+
+def test_the_schema_check_itself_catches_mistakes() -> None:
+    body = {"name": "f", "region": "r", "memory_size": "256", "no_such": 1, "custom_image": [{}, {}]}
+    found = schema_violations(SCHEMAS["huaweicloud_fgs_function"], body, "fn")
+    assert "fn.region: computed only, cannot be set" in found
+    assert "fn.memory_size: '256' is not a number" in found
+    assert "fn.no_such: no such attribute or block" in found
+    assert "fn.custom_image: more than 1 blocks" in found
+    assert "fn.custom_image[0].url: required attribute missing" in found
+    assert "fn.runtime: required attribute missing" in found

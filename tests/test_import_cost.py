@@ -1,0 +1,83 @@
+"""Cold start: `import forwarder` stays cheap (no pydantic), and building the validator is bounded.
+
+Each check runs in a fresh interpreter so nothing imported by other tests hides a regression.
+The time budget guards against regressions; it is not a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FUNCTION_ROOT = Path(__file__).resolve().parents[1] / "function"
+BUDGET_S = 2.0
+
+
+def run_fresh(code: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=FUNCTION_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_import_forwarder_does_not_load_pydantic() -> None:
+    result = run_fresh(
+        "import json, sys\n"
+        "import forwarder\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pydantic', 'pydantic_core', 'typing_extensions', 'http', 'ssl', 'huaweicloudsdkcore'))\n"
+        "mine = sorted(m for m in sys.modules if m.startswith('forwarder.'))\n"
+        "print(json.dumps({'heavy': heavy, 'mine': mine}))\n"
+    )
+    assert result["heavy"] == []
+    assert result["mine"] == []  # the package __init__ imports none of its modules
+
+
+def test_settings_do_not_load_pydantic() -> None:
+    result = run_fresh(
+        "import json, sys\n"
+        "from forwarder import Settings\n"
+        "Settings.from_env(environ={'CLOUDEYE_REGION': 'eu-de', 'HUAWEICLOUD_SDK_PROJECT_ID': 'p'})\n"
+        "print(json.dumps({'pydantic': 'pydantic' in sys.modules}))\n"
+    )
+    assert result["pydantic"] is False
+
+
+def test_pydantic_loads_on_first_use() -> None:
+    # The counterpart of the test above: proves the sys.modules check can see pydantic.
+    result = run_fresh(
+        "import json, sys\n"
+        "import forwarder\n"
+        "forwarder.validate_events([])\n"
+        "print(json.dumps({'pydantic': 'pydantic' in sys.modules}))\n"
+    )
+    assert result["pydantic"] is True
+
+
+def test_import_and_validator_build_within_budget() -> None:
+    result = run_fresh(
+        "import json, time\n"
+        "started = time.perf_counter()\n"
+        "import forwarder\n"
+        "imported = time.perf_counter()\n"
+        "from forwarder.events import event_adapter\n"
+        "event_adapter()\n"
+        "item = {'event_name': 'a', 'event_source': 'abc.def', 'time': 1, 'detail': {}}\n"
+        "forwarder.validate_events([item])\n"
+        "built = time.perf_counter()\n"
+        "event_adapter()\n"
+        "again = time.perf_counter()\n"
+        "print(json.dumps({'import': imported - started, 'build': built - imported,"
+        " 'again': again - built, 'same': event_adapter() is event_adapter()}))\n"
+    )
+    assert result["import"] < 0.2, result
+    assert result["import"] + result["build"] < BUDGET_S, result
+    assert result["again"] < 0.01 and result["same"] is True  # built once per process
