@@ -50,7 +50,8 @@ def _apig(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         answer = http_ingest.serve(
             request,
-            settings_factory=lambda: Settings.from_env(context=context, headers=request.headers),
+            # Not the request headers: behind API Gateway they come from the caller, not the platform.
+            settings_factory=lambda: Settings.from_env(context=context),
             invocation=invocation,
             deadline=deadline_from(context),
         )

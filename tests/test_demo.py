@@ -57,14 +57,17 @@ def assert_nothing_left(started: dict[str, tuple[int, int]]) -> None:
 def test_demo_runs_end_to_end_and_cleans_up() -> None:
     # WHEN the demo runs the way `make demo` runs it, without a terminal
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
     )
+    try:
+        out, err = (stream.decode() for stream in process.communicate(timeout=60))
+    finally:
+        cleanup(process, {})  # only if it hangs: SIGTERM lets the demo stop its own children
     elapsed = time.monotonic() - started
-    out = done.stdout
 
     # THEN it succeeds well within a minute, showing accepted events, named rejections and storage
-    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert process.returncode == 0, out[-3000:] + err[-3000:]
     assert elapsed < 30
     assert re.search(r"^\s+0  accepted  ev\d{13}\w+  DeploymentFinished$", out, re.M)
     assert "17  rejected  time: " in out and "looks like seconds; Cloud Eye wants milliseconds" in out
@@ -101,6 +104,20 @@ def read_until(process: subprocess.Popen[bytes], marker: str, timeout: float = 3
     return seen.decode()
 
 
+def cleanup(process: subprocess.Popen[bytes], started: dict[str, tuple[int, int]]) -> None:
+    """After a failed test: stop the demo, and anything it left, so no test leaks processes."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid, _ in started.values():
+        if group_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_demo_leaves_no_process_and_no_port(signum: signal.Signals) -> None:
     # GIVEN the demo paused right after both services answered
@@ -110,6 +127,7 @@ def test_interrupted_demo_leaves_no_process_and_no_port(signum: signal.Signals) 
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
+    started: dict[str, tuple[int, int]] = {}
     try:
         before = read_until(process, "demo: paused after start")
         started = children(before)
@@ -120,9 +138,7 @@ def test_interrupted_demo_leaves_no_process_and_no_port(signum: signal.Signals) 
         process.send_signal(signum)
         rest = process.communicate(timeout=30)[0].decode()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        cleanup(process, started)
 
     # THEN it stops what it started, says so, and exits 128 + the signal number
     assert process.returncode == 128 + signum, before + rest
