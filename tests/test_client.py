@@ -166,6 +166,33 @@ def test_429_with_retry_after_then_201_succeeds() -> None:
     assert len(sleeps) == 1 and sleeps[0] >= 2.0
 
 
+def test_retry_after_beyond_the_cap_ends_retries_instead_of_sleeping() -> None:
+    sleeps = Sleeps()
+    script = [Answer(503, {"error_code": "ces.0503", "error_msg": "busy"}, retry_after="3600")] * 4
+    with LoopbackServer(script) as server:
+        report = run(server, events(1), sleeps)
+
+    assert report.failed == 1 and sleeps == []
+    assert len(server.requests) == 1
+    assert "asked to wait 3600 s" in error_of(report)
+    assert report.retry_after == 3600
+
+
+def test_unexpected_error_while_sending_fails_the_chunk_without_its_text(monkeypatch) -> None:
+    from forwarder import client
+
+    def broken(self, body, timeout):
+        raise ValueError("Invalid header value b'quoted-secret'")
+
+    monkeypatch.setattr(client.CloudEyeClient, "_post", broken)
+    with LoopbackServer([Answer(201)]) as server:
+        report = run(server, events(3))
+
+    assert report.failed == 3
+    error = error_of(report)
+    assert "ValueError" in error and "quoted-secret" not in error
+
+
 def test_retry_after_as_http_date_falls_back_to_backoff() -> None:
     sleeps = Sleeps()
     script = [Answer(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"), Answer(201)]

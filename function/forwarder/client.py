@@ -30,6 +30,8 @@ BACKOFF_CAP_S = 5.0
 # Do not start an attempt with less time than this left before the deadline.
 MIN_ATTEMPT_S = 0.05
 MAX_ERROR_TEXT = 300
+# A Retry-After longer than this ends the retries (the caller or the platform retries later).
+MAX_RETRY_AFTER_S = 30.0
 
 
 @dataclass
@@ -262,6 +264,11 @@ class CloudEyeClient:
                 status, headers, body = None, {}, b""
                 reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
                 outcome.error = f"Cloud Eye could not be reached: {reason}"
+            except Exception as exc:  # anything else is a bug or a bad setting: fail the chunk, no retry
+                outcome.attempts = attempt
+                # The type only: the text of such an error may quote header values (credentials).
+                outcome.error = f"the request could not be sent ({type(exc).__name__})"
+                return
             else:
                 throttled = status == 429
             finally:
@@ -283,6 +290,10 @@ class CloudEyeClient:
                 return
             delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
             if outcome.retry_after is not None and status is not None:
+                if outcome.retry_after > MAX_RETRY_AFTER_S:
+                    # Waiting that long inside one invocation helps nobody: report it instead.
+                    outcome.error += f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
+                    return
                 delay = max(delay, outcome.retry_after)
             remaining = self._remaining()
             if remaining is not None and delay + MIN_ATTEMPT_S > remaining:
