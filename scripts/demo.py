@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -157,6 +158,9 @@ def start(
     name: str, source: str, target: str, port: int, env: dict[str, str], logs: Path, signals: StopSignals
 ) -> Service:
     """``functions-framework --source .. --target .. --port ..`` in its own process group."""
+    if not port_is_free(port):
+        # Otherwise whatever already listens there would answer in its place.
+        raise DemoError(f"port {port} for the {name} is already in use")
     command = [
         sys.executable, "-m", "functions_framework",
         "--source", str(ROOT / source), "--target", target, "--host", HOST, "--port", str(port),
@@ -256,8 +260,8 @@ _KINDS = [
 ]  # fmt: skip
 
 
-def make_event(i: int, now_ms: int, kind: int | None = None) -> dict[str, Any]:
-    name, source, state, level, sub_type, content = _KINDS[i % len(_KINDS) if kind is None else kind]
+def make_event(i: int, now_ms: int) -> dict[str, Any]:
+    name, source, state, level, sub_type, content = _KINDS[i % len(_KINDS)]
     return {
         "event_name": name,
         "event_source": source,
@@ -310,9 +314,9 @@ def kafka_event(messages: list[str]) -> dict[str, Any]:
 
 
 class DemoContext:
-    """The parts of FunctionGraph's context object the handler may ask for."""
+    """The parts of FunctionGraph's context object the handler may ask for (its method names)."""
 
-    def getRequestID(self) -> str:  # FunctionGraph's method names
+    def getRequestID(self) -> str:
         return "demo-kafka-invocation"
 
     def getRemainingTimeInMilliSeconds(self) -> int:
@@ -506,15 +510,12 @@ def show_cloud_eye(emulator: Service, expected: int, problems: list[str]) -> Non
         for entry in get_json(emulator, "/_emulator/requests")["requests"]
         if entry["method"] == "POST" and entry["status"] == 201
     ]
-    say(
-        f"{len(sizes)} signed requests to POST /V1.0/{DEMO_PROJECT_ID}/events, carrying "
-        f"{' + '.join(map(str, sizes))} events (the HTTP batch's valid events split 100 + 26 and sent "
-        "concurrently, then the Kafka batch's)"
-    )
+    path = f"/V1.0/{DEMO_PROJECT_ID}/events"
+    say(f"{len(sizes)} signed requests to POST {path}: {' + '.join(map(str, sizes))} events")
+    say("(the HTTP batch's 126 valid events in two requests of at most 100, sent concurrently; then Kafka's)")
     expected_sizes = sorted(sizes[:2]) == [26, 100] and sizes[2:] == [KAFKA_ACCEPTED]
     check(problems, expected_sizes, f"Cloud Eye got requests of {sizes} events, expected 100 and 26, then 9")
 
-    path = f"/V1.0/{DEMO_PROJECT_ID}/events"
     listing = cloud_eye_get(emulator, path, [("limit", "100")])
     say()
     say(f"GET {path} (the query API, signed):")
@@ -538,7 +539,10 @@ def show_cloud_eye(emulator: Service, expected: int, problems: list[str]) -> Non
         latest = (detail.get("event_info") or [{}])[0]
         say()
         say(f"GET {detail_path}?event_type=EVENT.CUSTOM&limit=1 (the latest one):")
-        say(json.dumps(latest, indent=2, ensure_ascii=False))
+        say(f"  event_id  {latest.get('event_id')}")
+        say(f"  time      {latest.get('time')} ({utc(latest.get('time', 0))} UTC)")
+        say(f"  source    {latest.get('event_source')}")
+        say(f"  detail    {json.dumps(latest.get('detail'), ensure_ascii=False)}")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -624,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     except DemoError as exc:
         problems.append(str(exc))
         status = 1
+    except Exception:  # a bug or a broken install: still stop everything, then say what happened
+        problems.append(traceback.format_exc().rstrip())
+        status = 1
     finally:
         signals.ignore()
         leftovers = stop_all(STARTED)
@@ -633,7 +640,9 @@ def main(argv: list[str] | None = None) -> int:
         problems += leftovers
         if problems and status == 1:
             for service in STARTED:
-                say(f"demo: the end of the {service.name}'s output:\n{service.log_tail()}")
+                tail = service.log_tail()
+                if tail:
+                    say(f"demo: the end of the {service.name}'s output:\n{tail}")
         for path in logs.iterdir():
             path.unlink()
         logs.rmdir()

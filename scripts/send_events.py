@@ -261,18 +261,16 @@ def _answer_error(answer: Answer) -> str:
 def batch_results(batch: Batch, answer: Answer) -> list[dict[str, Any]]:
     """The forwarder's per-event results with global indexes; every event of the batch gets one."""
     results: dict[int, dict[str, Any]] = {}
-    body = answer.body
-    if isinstance(body, dict) and isinstance(body.get("results"), list):
-        for item in body["results"]:
-            if (
-                isinstance(item, dict)
-                and isinstance(item.get("index"), int)
-                and 0 <= item["index"] < batch.count
-            ):
-                results[item["index"]] = {**item, "index": batch.offset + item["index"]}
-        error = f"no result for this event in the forwarder's answer ({answer.status})"
-    else:
-        error = _answer_error(answer)
+    items = answer.body.get("results") if isinstance(answer.body, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("index"), int) and 0 <= item["index"] < batch.count:
+            results[item["index"]] = {**item, "index": batch.offset + item["index"]}
+    # No results at all: the answer stopped before the events (401, 413, 400 unreadable, ...).
+    error = (
+        f"no result for this event in the forwarder's answer ({answer.status})"
+        if results
+        else _answer_error(answer)
+    )
     return [
         results.get(local, {"index": batch.offset + local, "status": "failed", "error": error})
         for local in range(batch.count)

@@ -48,7 +48,9 @@ class StubForwarder:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 if stub.token and self.headers.get("Authorization") != f"Bearer {stub.token}":
-                    return self.answer(401, {"error": "missing or wrong ingest token"})
+                    # The forwarder's shape for answers that stop before the events.
+                    zero = {"received": 0, "accepted": 0, "rejected": 0, "failed": 0, "results": []}
+                    return self.answer(401, {**zero, "error": "missing or wrong ingest token"})
                 if stub.status_override:
                     return self.answer(stub.status_override, {"error": "request body too large"})
                 events = json.loads(body)
@@ -266,6 +268,8 @@ def test_wrong_token_stops_after_the_first_batch(stub: StubForwarder) -> None:
     assert len(stub.requests) == 1
     assert "forwarder answered 401: missing or wrong ingest token (give --token or set" in err
     assert "30 events in 3 batches: 0 accepted, 0 rejected, 30 failed" in out
+    assert "\n    0  failed    forwarder answered 401: missing or wrong ingest token (give --token" in out
+    assert "\n   29  failed    not sent: forwarder answered 401" in out
     assert "wrong" not in err.replace("wrong ingest token", "")
 
 
