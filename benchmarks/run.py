@@ -96,7 +96,6 @@ def measure_in_process(
 ) -> dict[str, Any]:
     """Throughput and CPU of every contender at both service times; rounds interleaved."""
     import forwarder
-
     from benchmarks import sdk
 
     n = len(events)

@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from forwarder import signer
-
 from emulator import errors
+from forwarder import signer
 
 DEMO_ACCESS_KEY = "demo-ak"
 DEMO_SECRET_KEY = "demo-sk-not-secret"  # noqa: S105 - a documented demo value, not a secret

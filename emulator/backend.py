@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from forwarder import events as event_rules
-
 from emulator import errors
+from forwarder import events as event_rules
 
 MIN_EVENTS_PER_REQUEST = 1
 MAX_EVENTS_PER_REQUEST = 100

@@ -7,6 +7,7 @@ Standard library only, so it runs with any Python 3.10+ (no virtualenv needed).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -221,6 +222,8 @@ class Poster:
             raise Unreachable(_reason(exc.reason)) from None
         except TimeoutError:
             raise Unreachable(f"no answer within {self.timeout:g} s") from None
+        except http.client.HTTPException as exc:
+            raise Unreachable(f"the answer is not HTTP ({type(exc).__name__})") from None
         except OSError as exc:  # connection reset mid-answer and the like
             raise Unreachable(_reason(exc)) from None
 
@@ -350,6 +353,11 @@ def totals(results: Sequence[dict[str, Any]]) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------------------
 # command line
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -502,8 +510,8 @@ def main(
         if shown:
             out.write(format_table(shown) + "\n")
     summary = (
-        f"{'dry run: ' if args.dry_run else ''}{counts['received']} events in {len(batches)} "
-        f"batch{'es' if len(batches) != 1 else ''}: {counts['accepted']} accepted, "
+        f"{'dry run: ' if args.dry_run else ''}{_count(counts['received'], 'event')} in "
+        f"{_count(len(batches), 'batch')}: {counts['accepted']} accepted, "
         f"{counts['rejected']} rejected, {counts['failed']} failed ({elapsed:.1f} s)\n"
     )
     (err if args.json == "-" else out).write(summary)

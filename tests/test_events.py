@@ -16,7 +16,8 @@ NOW = 1_709_294_400_000
 EARLIEST = NOW - 3_600_000 + 20_000
 LATEST = NOW + 600_000 - 20_000
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "cloud-eye-reporting-events.txt"
+# The API document's example request, copied verbatim into the project's test data.
+SEED_EXAMPLE = Path(__file__).resolve().parent / "data" / "seed_example_request.json"
 
 
 def clock() -> int:
@@ -84,10 +85,7 @@ def assert_rejected(item: Any, field: str, *words: str) -> FieldError:
 
 
 def _seed_example() -> list[dict[str, Any]]:
-    text = SEED.read_text(encoding="utf-8")
-    start = text.index("[{", text.index("Example request"))
-    end = text.index("}]", start) + 2
-    return json.loads(text[start:end])
+    return json.loads(SEED_EXAMPLE.read_text(encoding="utf-8"))
 
 
 def test_seed_example_request_validates_once_in_the_window() -> None:

@@ -347,3 +347,27 @@ def test_the_command_runs_with_plain_python(stub: StubForwarder) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "2 events in 1 batch: 2 accepted" in done.stdout
+
+
+def test_a_server_that_does_not_speak_http_counts_as_unreachable() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer_garbage() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"garbage\r\n\r\n")
+
+        thread = threading.Thread(target=answer_garbage, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        code, out, err = run("-", "--url", url, stdin=json.dumps(event(0)))
+        thread.join(timeout=5)
+    assert code == EXIT_UNREACHABLE
+    assert (
+        err
+        == f"send-events: could not reach the forwarder at {url}: the answer is not HTTP (BadStatusLine)\n"
+    )
+    assert "1 event in 1 batch: 0 accepted, 0 rejected, 1 failed" in out

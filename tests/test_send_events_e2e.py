@@ -140,7 +140,7 @@ def test_dry_run_sends_nothing_to_cloud_eye(forwarder: str, cloudeye: Any) -> No
     done = send("-", "--url", forwarder, "--dry-run", stdin=json.dumps([event(0, now_ms)]))
     assert done.returncode == 0, done.stderr
     assert "(valid; dry run, not sent)" in done.stdout
-    assert done.stdout.splitlines()[-1].startswith("dry run: 1 events in 1 batch: 1 accepted")
+    assert done.stdout.splitlines()[-1].startswith("dry run: 1 event in 1 batch: 1 accepted")
     assert cloudeye.stored_events() == []
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# pydantic's Rust serializer: for these plain dicts (str, int, list, dict) it writes exactly the
+# bytes of json.dumps(..., separators=(",", ":"), ensure_ascii=False).encode(), about 3x faster.
+from pydantic_core import to_json
 
 MAX_EVENTS_PER_REQUEST = 100
 DEFAULT_MAX_REQUEST_BYTES = 524_288
@@ -25,13 +28,9 @@ class Oversized:
     size: int
 
 
-# Compact and UTF-8 (not \u escapes): what is measured is exactly what is sent. One encoder for the
-# process: json.dumps with these arguments would build a new JSONEncoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def encode_event(event: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(event).encode("utf-8")
+    # Compact and UTF-8 (not \u escapes): what is measured is exactly what is sent.
+    return to_json(event)
 
 
 def chunk_events(
@@ -54,7 +53,7 @@ def chunk_events(
             # Usually the next ``max_events`` events fit together: encode them in one call. The body
             # is byte for byte what the greedy loop below would build, at a fraction of the cost.
             window = events[start : start + max_events]
-            body = _ENCODER.encode([event for _, event in window]).encode("utf-8")
+            body = to_json([event for _, event in window])
             if len(body) <= max_bytes:
                 chunks.append(Chunk(tuple(index for index, _ in window), body))
                 start += len(window)
