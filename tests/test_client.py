@@ -456,10 +456,16 @@ def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
         limit.acquire()
         limit.release(throttled=True)
         assert limit.limit == expected
-    for expected in (2, 3, 4, 5, 6, 7, 8, 8):
-        limit.acquire()
+    # Back up by 1/limit per success that finds the limit full (about one per round), to 8 at most.
+    seen = []
+    limit.acquire()
+    for _ in range(40):
         limit.release(throttled=False)
-        assert limit.limit == expected
+        seen.append(limit.limit)
+        while limit._in_flight < limit.limit:
+            limit.acquire()
+    assert seen[:2] == [2, 2] and seen == sorted(seen) and seen[-1] == 8
+    assert 20 <= seen.index(8) <= 35  # 1 + 2 + ... + 7 rounds' worth
 
 
 def test_fixed_limit_does_not_adapt() -> None:

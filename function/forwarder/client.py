@@ -2,8 +2,8 @@
 
 Retries follow SPEC section 4: 408/429/5xx and connection errors, exponential backoff with full
 jitter, at least ``Retry-After`` when the server sends one, bounded by attempts and a deadline.
-On 429 the number of requests in flight is halved and grows back by one per success (AIMD),
-so a rate limit wastes few requests.
+On 429 the number of requests in flight is halved and, once the Retry-After has passed, grows back
+by about one per round of successes (AIMD), so a rate limit wastes few requests.
 """
 
 from __future__ import annotations
@@ -107,13 +107,20 @@ def _retry_after_s(value: str | None) -> float | None:
 
 
 class AdaptiveLimit:
-    """A concurrency limit that halves on 429 and grows by one per success, up to ``maximum``."""
+    """A concurrency limit (AIMD): a 429 halves it, successes grow it back, up to ``maximum``.
+
+    Growth is cautious so a known rate limit is not probed again and again: nothing grows until the
+    429's ``Retry-After`` has passed (the server said when capacity returns), only a success that
+    found the limit full counts (a limit nobody uses proves nothing), and each adds ``1/limit``,
+    so about one more request in flight per round of successes.
+    """
 
     def __init__(self, maximum: int, adaptive: bool = True) -> None:
         self.maximum = maximum
         self.adaptive = adaptive
         self._limit = float(maximum)
         self._in_flight = 0
+        self._hold_until = 0.0  # time.monotonic() before which the limit does not grow
         self._cond = threading.Condition()
 
     @property
@@ -126,14 +133,19 @@ class AdaptiveLimit:
                 self._cond.wait()
             self._in_flight += 1
 
-    def release(self, *, throttled: bool) -> None:
+    def release(self, *, throttled: bool, retry_after: float | None = None) -> None:
         with self._cond:
+            full = self._in_flight >= self.limit
             self._in_flight -= 1
             if self.adaptive:
+                now = time.monotonic()
                 if throttled:
                     self._limit = max(1.0, self._limit / 2)
-                else:
-                    self._limit = min(float(self.maximum), self._limit + 1)
+                    if retry_after:
+                        wait = min(retry_after, MAX_RETRY_AFTER_S)
+                        self._hold_until = max(self._hold_until, now + wait)
+                elif full and now >= self._hold_until:
+                    self._limit = min(float(self.maximum), self._limit + 1 / self._limit)
             self._cond.notify_all()
 
 
@@ -272,7 +284,10 @@ class CloudEyeClient:
             else:
                 throttled = status == 429
             finally:
-                limit.release(throttled=throttled)
+                limit.release(
+                    throttled=throttled,
+                    retry_after=_retry_after_s(headers.get("retry-after")) if throttled else None,
+                )
             outcome.attempts = attempt
             self.stats.count(retry=attempt > 1, throttled=throttled)
             outcome.status = status
