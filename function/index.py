@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from forwarder import http_ingest, logs, queue_ingest, triggers
+from forwarder import collector, http_ingest, logs, queue_ingest, triggers
 from forwarder.settings import Settings, SettingsError
 
 # Stop starting new Cloud Eye attempts this long before the platform's timeout, so the answer
@@ -38,6 +38,7 @@ def deadline_from(context: Any) -> float | None:
 
 def handler(event: Any, context: Any = None) -> Any:
     """Detect the trigger from the payload and answer it in its own convention."""
+    collector.freeze_when_warm()  # a warm instance: keep long-lived objects out of GC walks
     trigger = triggers.detect(event)
     if trigger == triggers.APIG:
         return _apig(event, context)

@@ -25,7 +25,7 @@ if _HERE not in sys.path:
 
 import functions_framework  # noqa: E402
 
-from forwarder import http_ingest, logs, queue_ingest, triggers  # noqa: E402
+from forwarder import collector, http_ingest, logs, queue_ingest, triggers  # noqa: E402
 from forwarder.settings import Settings, SettingsError  # noqa: E402
 
 READ_CHUNK_BYTES = 65536
@@ -49,6 +49,7 @@ def _reader(stream: Any) -> Any:
 @functions_framework.http
 def ingest(request: Any) -> tuple[bytes, int, dict[str, str]]:
     """HTTP ingest: JSON array, one event, {"events": [...]} or NDJSON -> per-event answer."""
+    collector.freeze_when_warm()  # a warm instance: keep long-lived objects out of GC walks
     headers = http_ingest.normalise_headers(dict(request.headers))
     invocation = logs.Invocation("http", logs.request_id(None, headers))
     try:
@@ -75,6 +76,7 @@ def ingest(request: Any) -> tuple[bytes, int, dict[str, str]]:
 @functions_framework.cloud_event
 def ingest_pubsub(cloud_event: Any) -> None:
     """Pub/Sub push (a CloudEvent whose data is ``{"message": {"data": base64}}``)."""
+    collector.freeze_when_warm()
     data = cloud_event.data
     if isinstance(data, bytes | str):
         parsed, problem = triggers.parse_json_text(data)

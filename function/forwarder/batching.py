@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,38 @@ def chunk_events(
                 continue
         start, fast = _greedy_chunk(events, start, max_events, max_bytes, chunks, oversized)
     return chunks, oversized
+
+
+def iter_chunks(
+    events: Iterable[tuple[int, dict[str, Any]]],
+    oversized: list[Oversized],
+    *,
+    max_events: int = MAX_EVENTS_PER_REQUEST,
+    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> Iterator[Chunk]:
+    """``chunk_events`` over a stream: each chunk is yielded as soon as no later event can join it.
+
+    The chunks are exactly those ``chunk_events`` makes of the whole sequence (greedy packing
+    decides a chunk from the events before it), so the first request can leave while later events
+    are still being validated. Events too large for any request are appended to ``oversized``.
+    """
+    pending: list[tuple[int, dict[str, Any]]] = []
+    for pair in events:
+        pending.append(pair)
+        if len(pending) < max_events:
+            continue
+        chunks, too_big = chunk_events(pending, max_events=max_events, max_bytes=max_bytes)
+        oversized.extend(too_big)
+        if chunks and len(chunks[-1].indexes) < max_events:
+            # The last chunk ran out of events, not of room: later events may still join it.
+            still_open = set(chunks.pop().indexes)
+            pending = [pair for pair in pending if pair[0] in still_open]
+        else:
+            pending = []
+        yield from chunks
+    chunks, too_big = chunk_events(pending, max_events=max_events, max_bytes=max_bytes)
+    oversized.extend(too_big)
+    yield from chunks
 
 
 def _greedy_chunk(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
 import random
+import select
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,11 +165,15 @@ class _ConnectionPool:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def get(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle connection (reused=True) or a new one."""
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            return self.new(timeout), False
+        """An idle connection the server has not closed (reused=True), or a new one."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self.new(timeout), False
+            if _still_open(conn):
+                break
+            conn.close()
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -176,6 +182,18 @@ class _ConnectionPool:
     def put(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             self._idle.append(conn)
+
+
+def _still_open(conn: http.client.HTTPConnection) -> bool:
+    """False when an idle connection's socket is readable: the server closed it (or sent something
+    nobody asked for), so it must not carry a request."""
+    if conn.sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):  # a closed socket, or a descriptor select() cannot watch
+        return False
+    return not readable
 
 
 _pools: dict[tuple[str, str, int | None], _ConnectionPool] = {}
@@ -227,33 +245,39 @@ class CloudEyeClient:
         self.pool = _pool_for(base.scheme, base.hostname or "", base.port)
         self.stats = SendStats()
 
-    def send(self, chunks: Sequence[Chunk]) -> list[ChunkOutcome]:
-        """Send every chunk (concurrently, up to the limit); outcomes come back in chunk order."""
-        outcomes = [ChunkOutcome(chunk) for chunk in chunks]
-        if not outcomes:
-            return outcomes
+    def send(
+        self, chunks: Iterable[Chunk], on_done: Callable[[ChunkOutcome], None] | None = None
+    ) -> list[ChunkOutcome]:
+        """Send every chunk (concurrently, up to the limit); outcomes come back in chunk order.
+
+        ``chunks`` may be a generator: each chunk goes to a worker as soon as it is made, so the
+        first requests are in flight while the caller is still preparing the rest. ``on_done``
+        gets each outcome in its worker as soon as it is final, while other requests still wait.
+        """
         limit = AdaptiveLimit(self.settings.max_concurrency, self.adaptive)
-        workers = min(self.settings.max_concurrency, len(outcomes))
-        if workers == 1:
-            for outcome in outcomes:
-                self._deliver(outcome, limit)
-            return outcomes
-        next_index = iter(range(len(outcomes)))
-        take = threading.Lock()
+        outcomes: list[ChunkOutcome] = []
+        todo: queue.SimpleQueue[ChunkOutcome | None] = queue.SimpleQueue()
+        workers: list[threading.Thread] = []
 
         def work() -> None:
-            while True:
-                with take:
-                    index = next(next_index, None)
-                if index is None:
-                    return
-                self._deliver(outcomes[index], limit)
+            while (outcome := todo.get()) is not None:
+                self._deliver(outcome, limit)
+                if on_done is not None:
+                    on_done(outcome)
 
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for chunk in chunks:
+                outcome = ChunkOutcome(chunk)
+                outcomes.append(outcome)
+                todo.put(outcome)
+                if len(workers) < self.settings.max_concurrency:
+                    workers.append(threading.Thread(target=work, daemon=True))
+                    workers[-1].start()
+        finally:
+            for _ in workers:
+                todo.put(None)  # each worker stops once the chunks before it are taken
+            for worker in workers:
+                worker.join()
         return outcomes
 
     def _remaining(self) -> float | None:
@@ -331,24 +355,13 @@ class CloudEyeClient:
             )
         elif settings.auth_token:
             headers["X-Auth-Token"] = settings.auth_token.reveal()
-        conn, reused = self.pool.get(timeout)
+        # A connection the server closed while idle is replaced in pool.get(); a failure here is a
+        # real attempt (the server may have taken the request), never resent behind the caller's back.
+        conn, _reused = self.pool.get(timeout)
         try:
             conn.request("POST", self.path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            conn.close()
-            if not reused:
-                raise
-            # The server closed an idle kept-alive connection; one fresh try is not a retry.
-            conn = self.pool.new(timeout)
-            try:
-                conn.request("POST", self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-            except BaseException:
-                conn.close()
-                raise
         except BaseException:
             conn.close()  # a half-used connection cannot be reused
             raise

@@ -28,6 +28,8 @@ NDJSON_TYPES = frozenset(
 )
 DEFAULT_RETRY_AFTER_S = 5
 JSON_CONTENT_TYPE = "application/json"
+# How far into a body to look for the "[" that opens a JSON array (leading whitespace allowed).
+JSON_PEEK_BYTES = 64
 BODY_FORMS = 'a JSON array of events, one event object, {"events": [...]}, or NDJSON (one event per line)'
 
 
@@ -39,14 +41,15 @@ class BodyError(ValueError):
 class HttpRequest:
     """What the ingest contract needs from a request, whoever received it.
 
-    ``body`` is the whole body when already in memory (API Gateway); otherwise ``read_body(n)``
-    returns at most ``n`` bytes, so an oversized body is never read whole.
+    ``body`` is the whole body when already in memory: bytes, or the text API Gateway delivers
+    (read as its UTF-8 bytes). Otherwise ``read_body(n)`` returns at most ``n`` bytes, so an
+    oversized body is never read whole.
     """
 
     method: str = "POST"
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None
+    body: bytes | str | None = None
     body_error: str | None = None
     content_length: int | None = None
     read_body: Callable[[int], bytes] | None = None
@@ -132,12 +135,15 @@ def _ndjson(text: str, *, strict: bool) -> list[Candidate]:
     return candidates
 
 
-def parse_body(body: bytes, content_type: str = "") -> list[Candidate]:
+def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
     """The events a body holds, in order; raises ``BodyError`` when it holds none readable."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BodyError(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
+    if isinstance(body, str):
+        text = body.removeprefix("\ufeff")  # already text: drop a BOM, as decoding would
+    else:
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise BodyError(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
     if not text.strip():
         raise BodyError(f"the body is empty; send {BODY_FORMS}")
     if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
@@ -163,6 +169,30 @@ def parse_body(body: bytes, content_type: str = "") -> list[Candidate]:
     raise BodyError(f"the body holds a JSON {type(value).__name__}; send {BODY_FORMS}")
 
 
+def _looks_like_json_array(body: bytes | str, content_type: str) -> bool:
+    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        return False
+    opening = body[:JSON_PEEK_BYTES].lstrip()[:1]
+    return opening == (b"[" if isinstance(body, bytes) else "[")
+
+
+def _report(
+    body: bytes | str, content_type: str, settings: Settings, dry_run: bool, deadline: float | None
+) -> Report:
+    """Validate and send a body's events. A JSON array of valid events is checked in one pass
+    (the common case, and the cheap one); anything else, or any bad item, goes item by item."""
+    if _looks_like_json_array(body, content_type):
+        from .pipeline import report_json_array  # loads pydantic: there is something to check
+
+        report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
+        if report is not None:
+            return report
+    candidates = parse_body(body, content_type)
+    if not candidates:
+        raise BodyError(f"the body holds no events; send {BODY_FORMS}")
+    return report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
+
+
 def status_for(report: Report) -> int:
     """The HTTP status for a finished report (see the module docstring)."""
     if report.failed:
@@ -176,7 +206,10 @@ def _empty_body(error: str) -> dict[str, Any]:
     return {"received": 0, "accepted": 0, "rejected": 0, "failed": 0, "results": [], "error": error}
 
 
-def _read(request: HttpRequest, limit: int) -> bytes:
+def _read(request: HttpRequest, limit: int) -> bytes | str:
+    if isinstance(request.body, str):
+        # ASCII text is its own UTF-8 (same length, same parse), so a large body is not copied.
+        return request.body if request.body.isascii() else request.body.encode("utf-8", "surrogatepass")
     if request.body is not None:
         return request.body
     if request.read_body is None:
@@ -233,13 +266,9 @@ def _answer(
         if request.body_error:
             raise BodyError(request.body_error)
         dry_run = dry_run_flag(request.query)
-        candidates = parse_body(body, request.headers.get("content-type", ""))
-        if not candidates:
-            raise BodyError(f"the body holds no events; send {BODY_FORMS}")
+        report = _report(body, request.headers.get("content-type", ""), settings, dry_run, deadline)
     except BodyError as exc:
         return HttpAnswer(400, _empty_body(str(exc)))
-    try:
-        report = report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
     except SettingsError as exc:
         return HttpAnswer(500, _empty_body(f"the forwarder is misconfigured: {exc}"))
     status = status_for(report)

@@ -40,7 +40,12 @@ def log_line(level: int, message: str, **fields: Any) -> None:
     if not logger.isEnabledFor(level):
         return
     record = {"level": logging.getLevelName(level), "logger": LOGGER_NAME, "message": message, **fields}
-    logger.log(level, json.dumps(record, ensure_ascii=False, default=str))
+    text = json.dumps(record, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the input: a UTF-8 stream would drop the line
+        text = json.dumps(record, default=str)
+    logger.log(level, text)
 
 
 def cut_raw(raw: Any) -> dict[str, Any]:

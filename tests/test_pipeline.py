@@ -1,0 +1,258 @@
+"""Pipelining: items are validated and packed a slice at a time, and each request goes to the
+client's workers as soon as it is made. Same requests, same results as doing it all up front."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forwarder import report_events
+from forwarder.batching import Chunk, Oversized, chunk_events, encode_event, iter_chunks
+from forwarder.client import CloudEyeClient
+from forwarder.events import validate_events, validate_in_slices
+from forwarder.settings import Settings
+from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+
+NOW = 1_709_294_400_000
+PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection_pool():
+    forget_pooled_connections()
+    yield
+    forget_pooled_connections()
+
+
+def env(server: LoopbackServer, **extra: str) -> dict[str, str]:
+    return {
+        "HUAWEICLOUD_SDK_AK": "test-access-key",
+        "HUAWEICLOUD_SDK_SK": "test-secret-key",
+        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+        "CLOUDEYE_ENDPOINT": server.url,
+        **extra,
+    }
+
+
+def _event(index: int, content_bytes: int = 20) -> dict[str, Any]:
+    return {
+        "event_name": f"e{index}",
+        "event_source": "app.orders",
+        "time": NOW,
+        "detail": {"content": "x" * content_bytes, "event_type": "EVENT.CUSTOM"},
+    }
+
+
+def _mixed_items(rng: random.Random, count: int, big_every: int = 0) -> list[Any]:
+    """Valid events with invalid items, time-window rejects and (optionally) large events between."""
+    items: list[Any] = []
+    for index in range(count):
+        roll = rng.random()
+        if big_every and index % big_every == 0:
+            items.append(_event(index, rng.choice([900, 1500, 3000])))
+        elif roll < 0.1:
+            items.append({**_event(index), "event_name": "not valid!"})
+        elif roll < 0.15:
+            items.append({**_event(index), "time": NOW - 7_200_000})  # too old
+        elif roll < 0.18:
+            items.append(rng.choice([None, 42, "text", []]))
+        else:
+            items.append(_event(index, rng.randint(0, 200)))
+    return items
+
+
+# --- the streaming chunker makes the chunks the whole-batch chunker makes ------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=700), max_size=120),
+    max_events=st.integers(min_value=1, max_value=12),
+    max_bytes=st.integers(min_value=60, max_value=2500),
+)
+def test_iter_chunks_makes_exactly_the_chunks_of_chunk_events(
+    sizes: list[int], max_events: int, max_bytes: int
+) -> None:
+    # Indexes with gaps (rejected items in between); 'é' is 2 bytes: sizes are bytes, not characters.
+    events = [(i * 3, {"event_name": f"e{i}", "content": "é" * (size // 2)}) for i, size in enumerate(sizes)]
+    expected_chunks, expected_oversized = chunk_events(events, max_events=max_events, max_bytes=max_bytes)
+
+    oversized: list[Oversized] = []
+    chunks = list(iter_chunks(iter(events), oversized, max_events=max_events, max_bytes=max_bytes))
+
+    assert chunks == expected_chunks
+    assert sorted(oversized, key=lambda big: big.index) == expected_oversized
+
+
+def test_iter_chunks_yields_a_full_chunk_before_reading_further() -> None:
+    taken: list[int] = []
+
+    def events():
+        for index in range(250):
+            taken.append(index)
+            yield index, _event(index)
+
+    stream = iter_chunks(events(), [])
+    first = next(stream)
+    assert first.indexes == tuple(range(100))
+    assert len(taken) == 100  # not the whole input
+    assert [len(chunk.indexes) for chunk in stream] == [100, 50]
+
+
+# --- validation in slices ------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), count=st.integers(0, 350), size=st.integers(1, 120))
+def test_slices_together_are_the_whole_batch_validation(seed: int, count: int, size: int) -> None:
+    items = _mixed_items(random.Random(seed), count)
+    whole = validate_events(items, clock=lambda: NOW)
+
+    slices = list(validate_in_slices(items, clock=lambda: NOW, size=size))
+
+    assert [index for part in slices for index, _ in part.valid] == [index for index, _ in whole.valid]
+    assert [event for part in slices for _, event in part.valid] == [event for _, event in whole.valid]
+    assert {i: e for part in slices for i, e in part.errors.items()} == whole.errors
+
+
+def test_slices_read_the_clock_once() -> None:
+    reads = []
+
+    def clock() -> int:
+        reads.append(1)
+        return NOW
+
+    list(validate_in_slices([_event(i) for i in range(450)], clock=clock, size=100))
+    assert len(reads) == 1  # one batch, one window
+
+
+# --- the client sends while the caller still prepares chunks ------------------------------------
+
+
+def _wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _chunk(index: int) -> Chunk:
+    return Chunk((index,), json.dumps([_event(index)]).encode())
+
+
+def test_the_first_request_leaves_before_the_last_chunk_is_made() -> None:
+    with LoopbackServer() as server:
+        client = CloudEyeClient(Settings.from_env(environ=env(server)))
+
+        def chunks():
+            yield _chunk(0)
+            # The caller is still busy here: the first request must get out without waiting for it.
+            assert _wait_for(lambda: len(server.requests) == 1), "nothing was sent before the end"
+            yield _chunk(1)
+
+        outcomes = client.send(chunks())
+
+    assert [outcome.chunk.indexes for outcome in outcomes] == [(0,), (1,)]
+    assert all(outcome.ok for outcome in outcomes)
+
+
+def test_a_failing_chunk_source_still_delivers_what_it_made_and_leaves_no_threads() -> None:
+    before = threading.active_count()
+    with LoopbackServer() as server:
+        client = CloudEyeClient(Settings.from_env(environ=env(server)))
+
+        def chunks():
+            yield _chunk(0)
+            raise RuntimeError("bug while preparing")
+
+        with pytest.raises(RuntimeError, match="bug while preparing"):
+            client.send(chunks())
+        assert len(server.requests) == 1
+        forget_pooled_connections()  # so the server's connection threads end too
+    assert _wait_for(lambda: threading.active_count() <= before)
+
+
+def test_each_outcome_is_handed_over_as_soon_as_it_is_final() -> None:
+    # The first request to arrive is answered slowly: the others are reported meanwhile.
+    script = [Answer(201, delay_s=0.5), *[Answer(201)] * 4]
+    with LoopbackServer(script) as server:
+        client = CloudEyeClient(Settings.from_env(environ=env(server, CLOUDEYE_MAX_CONCURRENCY="2")))
+        done: list[tuple[tuple[int, ...], bool]] = []
+        outcomes = client.send(
+            (_chunk(index) for index in range(5)),
+            on_done=lambda outcome: done.append((outcome.chunk.indexes, outcome.ok)),
+        )
+
+    assert sorted(done) == [((index,), True) for index in range(5)]
+    slow = int(json.loads(server.requests[0].body)[0]["event_name"][1:])  # chunk 0 or 1
+    assert done[-1] == ((slow,), True)  # the slow one last, though it was among the first sent
+    assert [outcome.chunk.indexes for outcome in outcomes] == [(index,) for index in range(5)]
+
+
+def test_workers_never_exceed_the_concurrency_setting() -> None:
+    with LoopbackServer([Answer(201, delay_s=0.02)]) as server:
+        client = CloudEyeClient(Settings.from_env(environ=env(server, CLOUDEYE_MAX_CONCURRENCY="3")))
+        outcomes = client.send(_chunk(index) for index in range(12))
+
+    assert [outcome.chunk.indexes for outcome in outcomes] == [(index,) for index in range(12)]
+    assert all(outcome.ok for outcome in outcomes)
+    assert server.max_active <= 3
+
+
+# --- report_events end to end: order, exactly once, oversized, dry run ---------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_valid_event_in_exactly_one_request_and_results_in_order(seed: int) -> None:
+    rng = random.Random(seed)
+    items = _mixed_items(rng, 640, big_every=rng.choice([0, 7, 23]))
+    max_bytes = rng.choice([2000, 4000, 524_288])
+    expected = validate_events(items, clock=lambda: NOW)
+    expected_chunks, expected_oversized = chunk_events(expected.valid, max_bytes=max_bytes)
+
+    with LoopbackServer() as server:
+        settings_ = Settings.from_env(environ=env(server, CLOUDEYE_MAX_REQUEST_BYTES=str(max_bytes)))
+        report = report_events(items, settings=settings_, clock=lambda: NOW)
+        dry = report_events(items, settings=settings_, clock=lambda: NOW, dry_run=True)
+
+    assert [result["index"] for result in report.results] == list(range(len(items)))
+    too_big = {big.index for big in expected_oversized}
+    accepted = [r["index"] for r in report.results if r["status"] == "accepted"]
+    assert accepted == [index for index, _ in expected.valid if index not in too_big]
+    rejected = {r["index"] for r in report.results if r["status"] == "rejected"}
+    assert rejected == set(expected.errors) | too_big
+    for index in too_big:
+        assert "CLOUDEYE_MAX_REQUEST_BYTES" in report.results[index]["errors"][0]["message"]
+    # What went on the wire: every valid event once, in the same requests as chunk_events makes.
+    assert sorted(request.body for request in server.requests) == sorted(c.body for c in expected_chunks)
+    assert report.requests == len(expected_chunks)
+    assert dry.stats["requests_needed"] == len(expected_chunks)
+    assert [r["status"] for r in dry.results] == [r["status"] for r in report.results]
+    assert all(r["event_name"] == items[r["index"]]["event_name"] for r in dry.results if "event_name" in r)
+
+
+def test_an_oversized_event_alone_is_rejected_by_name_and_sends_nothing() -> None:
+    with LoopbackServer() as server:
+        settings_ = Settings.from_env(environ=env(server, CLOUDEYE_MAX_REQUEST_BYTES="1024"))
+        report = report_events([_event(0, 1100)], settings=settings_, clock=lambda: NOW)
+
+    assert server.requests == []
+    [result] = report.results
+    assert result["status"] == "rejected"
+    size = len(encode_event(_event(0, 1100))) + 2
+    assert result["errors"] == [
+        {
+            "field": "(event)",
+            "message": f"the event is {size} bytes of JSON, over the 1024-byte request limit "
+            "(CLOUDEYE_MAX_REQUEST_BYTES)",
+        }
+    ]
