@@ -54,3 +54,11 @@ deploy: $(STAMP)
 # leaves both up.
 demo: $(STAMP)
 	$(BIN)/python scripts/demo
+
+# The reliability figures (docs/reliability.md): seeded faults with redelivery, 429 storms, load and
+# fuzzing, about 2 minutes. `make reliability ARGS=--soak` runs a longer soak; RELIABILITY_SEED=<n>
+# replays another seed.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.report $(ARGS)
+
+.PHONY: reliability

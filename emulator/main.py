@@ -28,6 +28,7 @@ for _entry in (str(_ROOT), str(_ROOT / "function")):
 
 import flask  # noqa: E402
 import functions_framework  # noqa: E402
+from werkzeug.exceptions import ClientDisconnected  # noqa: E402
 
 from emulator import auth, errors, page  # noqa: E402
 from emulator.backend import BACKEND, Fault  # noqa: E402
@@ -142,6 +143,10 @@ def _drop_connection(request: flask.Request) -> None:
     sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
     if sock is None:
         raise errors.InjectedError(502, body={"error_msg": "this server cannot drop connections"})
+    # Take in what the client sent first: functions-framework reads the body after every request,
+    # and reading it from the shut socket logged an internal error for each dropped post.
+    with contextlib.suppress(OSError, ClientDisconnected):
+        request.get_data(cache=True)
     with contextlib.suppress(OSError):  # already gone is fine
         sock.shutdown(socket.SHUT_RDWR)
     raise _Dropped()

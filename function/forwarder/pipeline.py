@@ -127,7 +127,11 @@ def _report(
             "request limit (CLOUDEYE_MAX_REQUEST_BYTES)"
         )
         results[big.index] = _rejected(big.index, [FieldError("(event)", reason)])
-    report.results = [result for result in results if result is not None]
+    # Every item has exactly one result; should one ever be missing, say so rather than drop it.
+    report.results = [
+        result if result is not None else {"index": index, "status": FAILED, "error": "no result recorded"}
+        for index, result in enumerate(results)
+    ]
     return report
 
 
