@@ -37,7 +37,7 @@ bench-quick: $(STAMP)
 
 .PHONY: bench-quick
 
-# The FunctionGraph code zip (docs/deploy.md): `make package`, or e.g.
+# The FunctionGraph code zip (README: Deploy): `make package`, or e.g.
 # `make package ARGS="--runtime Python3.12 --arch arm64"`. Writes dist/<function name>.zip.
 package: $(STAMP)
 	$(BIN)/python scripts/package $(ARGS)
@@ -49,13 +49,13 @@ deploy: $(STAMP)
 
 .PHONY: package deploy
 
-# The quickstart (docs/quickstart.md): emulator + function on free loopback ports, sample events
+# The quickstart (README: What the demo shows): emulator + function on free loopback ports, sample events
 # through the HTTP entry and index.handler, then everything stops. `scripts/demo --keep-running`
 # leaves both up.
 demo: $(STAMP)
 	$(BIN)/python scripts/demo
 
-# The reliability figures (docs/reliability.md): seeded faults with redelivery, 429 storms, load and
+# The reliability figures (README: Reliability): seeded faults with redelivery, 429 storms, load and
 # fuzzing, about 2 minutes. `make reliability ARGS=--soak` runs a longer soak; RELIABILITY_SEED=<n>
 # replays another seed.
 reliability: $(STAMP)

@@ -330,7 +330,7 @@ def _fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
 
 
 def render_table(results: dict[str, Any]) -> str:
-    """The figures, goals and machine as Markdown (printed, and quoted in docs/benchmark.md)."""
+    """The figures, goals and machine as Markdown (printed, and quoted in the README)."""
     f, r, p, m = results["figures"], results["ratios"], results["parameters"], results["machine"]
     tp30, tp0 = f["throughput_eps"]["30ms"], f["throughput_eps"]["0ms"]
     cpu30, cpu0 = f["cpu_s_per_10k"]["30ms"], f["cpu_s_per_10k"]["0ms"]

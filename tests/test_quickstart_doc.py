@@ -1,4 +1,4 @@
-"""The commands in docs/quickstart.md exist and take the options the page shows.
+"""The commands in the README exist and take the options the page shows.
 
 The demo, send-events and the by-hand functions-framework command are run for real by
 test_demo.py and test_send_events_e2e.py; this test keeps the page from drifting away from them.
@@ -18,7 +18,7 @@ import pytest
 from scripts import demo, send_events
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "quickstart.md"
+DOC = ROOT / "README.md"
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -66,7 +66,7 @@ def test_send_events_lines_parse(line: str) -> None:
 
 
 def test_demo_options_in_the_text_exist() -> None:
-    paragraph = TEXT.split("To keep both servers up")[1].split("## Local development")[0]
+    paragraph = TEXT.split("To keep both servers up")[1].split("\n## ")[0]
     options = set(re.findall(r"--[a-z-]+", paragraph))
     assert options == {"--keep-running", "--emulator-port", "--function-port"}
     for option in options:

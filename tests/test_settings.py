@@ -446,3 +446,10 @@ def test_bad_numbers_are_named(variable: str, raw: str) -> None:
 def test_bad_default_source_refused(source: str) -> None:
     with pytest.raises(SettingsError, match="FORWARDER_DEFAULT_SOURCE"):
         Settings.from_env(environ={"FORWARDER_DEFAULT_SOURCE": source})
+
+
+@pytest.mark.parametrize("token", ["caf\u00e9-token", "tok\udcffen", "two\nlines"])
+def test_ingest_token_that_no_header_can_carry_is_refused_without_showing_it(token: str) -> None:
+    with pytest.raises(SettingsError, match="FORWARDER_INGEST_TOKEN") as raised:
+        Settings.from_env({"FORWARDER_INGEST_TOKEN": token})
+    assert token not in str(raised.value)

@@ -209,6 +209,12 @@ class Settings:
             check_endpoint(self.endpoint)
         elif self.region is not None:
             endpoint_for_region(self.region)
+        if self.ingest_token and not HEADER_SAFE_PATTERN.fullmatch(self.ingest_token.reveal()):
+            # Callers send it in an HTTP header, so anything else could never match.
+            raise SettingsError(
+                "FORWARDER_INGEST_TOKEN has characters that cannot be sent in an HTTP header "
+                "(only printable ASCII is allowed)"
+            )
         if self.default_source is not None:
             from .events import EVENT_SOURCE_PATTERN  # pydantic loads on first use
 

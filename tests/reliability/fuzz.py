@@ -42,7 +42,8 @@ HTTP_STATUSES = frozenset({201, 207, 400, 401, 405, 413, 502, 503})
 COUNTS: Counter[str] = Counter()
 # Problems the checks cannot raise where they happen (log lines written on other threads).
 LOG_PROBLEMS: list[str] = []
-# Pub/Sub CloudEvents functions-framework refused before ``ingest_pubsub`` ran (see docs/reliability.md).
+# Pub/Sub CloudEvents that functions-framework refused before ``ingest_pubsub`` ran
+# (see the README, Reliability: Known limits).
 FRAMEWORK_REFUSALS = [0]
 
 # --- inputs ---------------------------------------------------------------------------------------
