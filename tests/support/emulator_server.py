@@ -16,13 +16,14 @@ import http.client
 import json
 import os
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from tests.support.wsgi_thread import ServedApp
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_SOURCE = ROOT / "emulator" / "main.py"
@@ -100,42 +101,24 @@ class EmulatorServer:
         self.project_id = project_id
         self.host = host
         self.port: int | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._served = ServedApp(host, name="cloudeye-emulator")
 
     # lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> EmulatorServer:
         """Load the app with functions-framework and serve it on a free port; returns self."""
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
         from emulator import auth
 
-        class _QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request is noise
-                pass
-
         auth.pin(access_key=self.access_key, secret_key=self.secret_key)
-        app = load_emulator_app()
-        self._server = make_server(self.host, 0, app, threaded=True, request_handler=_QuietHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="cloudeye-emulator", daemon=True
-        )
-        self._thread.start()
+        self._served.start(load_emulator_app())
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
         """Stop serving and forget the pinned keys."""
         from emulator import auth
 
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._served.stop()
         auth.unpin()
 
     def __enter__(self) -> EmulatorServer:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.support.emulator_server import Reply
+from tests.support.wsgi_thread import ServedApp
 
 MAIN_SOURCE = Path(__file__).resolve().parents[2] / "function" / "main.py"
 _FF_VARIABLES = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "FUNCTION_SOURCE")
@@ -45,31 +45,15 @@ class IngestServer:
         self.target = target
         self.host = host
         self.port: int | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._served = ServedApp(host, name=target)
 
     def start(self) -> IngestServer:
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class _QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                pass
-
-        app = create_app(self.target)
-        self._server = make_server(self.host, 0, app, threaded=True, request_handler=_QuietHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ingest", daemon=True)
-        self._thread.start()
+        self._served.start(create_app(self.target))
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._served.stop()
 
     def __enter__(self) -> IngestServer:
         return self.start()
