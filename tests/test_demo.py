@@ -55,20 +55,21 @@ def assert_nothing_left(started: dict[str, tuple[int, int]]) -> None:
 
 
 def test_demo_runs_end_to_end_and_cleans_up() -> None:
-    # WHEN the demo runs the way `make demo` runs it, without a terminal
-    started = time.monotonic()
+    # WHEN the README's demo command runs, without a terminal (the virtualenv is already there)
     process = subprocess.Popen(
-        [sys.executable, str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        ["make", "--no-print-directory", "demo"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     )
     try:
-        out, err = (stream.decode() for stream in process.communicate(timeout=60))
+        out, err = (stream.decode() for stream in process.communicate(timeout=120))
     finally:
-        cleanup(process, {})  # only if it hangs: SIGTERM lets the demo stop its own children
-    elapsed = time.monotonic() - started
+        cleanup(process, {})  # only if it hangs
 
-    # THEN it succeeds well within a minute, showing accepted events, named rejections and storage
+    # THEN it succeeds, showing accepted events, named rejections and what was stored
     assert process.returncode == 0, out[-3000:] + err[-3000:]
-    assert elapsed < 30
     assert re.search(r"^\s+0  accepted  ev\d{13}\w+  DeploymentFinished$", out, re.M)
     assert "17  rejected  time: " in out and "looks like seconds; Cloud Eye wants milliseconds" in out
     assert "58  rejected  detail.event_type: EVENT.SYS is reserved for system events" in out
