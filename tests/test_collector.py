@@ -5,25 +5,11 @@ Each check runs in a fresh interpreter: freezing is a process-wide, one-time act
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.fresh_process import run_fresh
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_fresh(code: str) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT / "function",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_nothing_is_frozen_before_the_validator_is_loaded_and_then_once() -> None:

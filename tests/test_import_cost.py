@@ -6,26 +6,12 @@ The time budget guards against regressions; it is not a benchmark.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.fresh_process import run_fresh
 
 FUNCTION_ROOT = Path(__file__).resolve().parents[1] / "function"
 BUDGET_S = 2.0
-
-
-def run_fresh(code: str) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=FUNCTION_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_import_forwarder_does_not_load_pydantic() -> None:
