@@ -5,11 +5,7 @@ Each check runs in a fresh interpreter: freezing is a process-wide, one-time act
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.support.fresh_process import run_fresh
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_nothing_is_frozen_before_the_validator_is_loaded_and_then_once() -> None:

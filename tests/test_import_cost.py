@@ -6,11 +6,8 @@ The time budget guards against regressions; it is not a benchmark.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.support.fresh_process import run_fresh
 
-FUNCTION_ROOT = Path(__file__).resolve().parents[1] / "function"
 BUDGET_S = 2.0
 
 
