@@ -34,20 +34,14 @@ def emulator():
     Prefer ``cloudeye``, which also resets it around each test.
     """
     from tests.support.emulator_server import EmulatorServer
+    from tests.support.environ import environment
 
-    saved = {name: os.environ.get(name) for name in ("EMULATOR_AK", "EMULATOR_SK")}
-    os.environ["EMULATOR_AK"] = EMULATOR_TEST_AK
-    os.environ["EMULATOR_SK"] = EMULATOR_TEST_SK
-    server = EmulatorServer(access_key=EMULATOR_TEST_AK, secret_key=EMULATOR_TEST_SK).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environment({"EMULATOR_AK": EMULATOR_TEST_AK, "EMULATOR_SK": EMULATOR_TEST_SK}):
+        server = EmulatorServer(access_key=EMULATOR_TEST_AK, secret_key=EMULATOR_TEST_SK).start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture

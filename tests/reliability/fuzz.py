@@ -26,7 +26,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.reliability.harness import INGEST_TOKEN, environment, forwarder_env, leaks, now_ms, seed_from_env
+from tests.reliability.harness import INGEST_TOKEN, forwarder_env, leaks, now_ms, seed_from_env
+from tests.support.environ import environment
 
 EXAMPLES = 10_000
 settings.register_profile(

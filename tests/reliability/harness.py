@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.environ import environment
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SEED = 20261126
 SEED_VARIABLE = "RELIABILITY_SEED"
@@ -101,21 +103,6 @@ def distinctive_credentials(server: Any) -> Iterator[None]:
     finally:
         auth.pin(access_key=server.access_key, secret_key=server.secret_key)
         auth.unpin("security_token", "auth_token")
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set ``os.environ`` entries for the duration (the entries read settings per invocation)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.support.emulator_server import Reply
+from tests.support.environ import preserved
 from tests.support.wsgi_thread import ServedApp
 
 MAIN_SOURCE = Path(__file__).resolve().parents[2] / "function" / "main.py"
@@ -29,15 +29,8 @@ def create_app(target: str = "ingest") -> Any:
     (functions-framework records its target there)."""
     import functions_framework
 
-    saved = {name: os.environ.get(name) for name in _FF_VARIABLES}
-    try:
+    with preserved(_FF_VARIABLES):
         return functions_framework.create_app(target=target, source=str(MAIN_SOURCE))
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class IngestServer:
