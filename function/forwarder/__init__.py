@@ -8,21 +8,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Report", "Settings", "SettingsError", "report_events", "validate_events"]
+__all__ = [
+    "DeliveryError",
+    "ForwarderError",
+    "Report",
+    "Settings",
+    "SettingsError",
+    "report_events",
+    "validate_events",
+]
 
 _LAZY = {
     "report_events": ("pipeline", "report_events"),
     "Report": ("report", "Report"),
     "Settings": ("settings", "Settings"),
-    "SettingsError": ("settings", "SettingsError"),
+    "SettingsError": ("errors", "SettingsError"),
+    "DeliveryError": ("errors", "DeliveryError"),
+    "ForwarderError": ("errors", "ForwarderError"),
     "validate_events": ("events", "validate_events"),
 }
 
 if TYPE_CHECKING:
+    from .errors import DeliveryError, ForwarderError, SettingsError
     from .events import validate_events
     from .pipeline import report_events
     from .report import Report
-    from .settings import Settings, SettingsError
+    from .settings import Settings
 
 
 def __getattr__(name: str) -> Any:

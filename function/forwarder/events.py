@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
+from .errors import EventRuleError
+
 # The accepted `time` window relative to now (SPEC section 3, the API document's note).
 WINDOW_PAST_MS = 3_600_000 - 20_000
 WINDOW_FUTURE_MS = 600_000 - 20_000
@@ -43,10 +45,6 @@ _PATTERN_REASONS = {
     "event_user": "must have 1-64 letters, digits, '_', '-', '/' or spaces",
     "name": "must start with a letter and have 1-32 letters, digits, '_' or '-'",
 }
-
-
-class EventRuleError(ValueError):
-    """A value breaks one of Cloud Eye's event rules (the message is the plain-words reason)."""
 
 
 def _timestamp_ms(value: Any) -> int:

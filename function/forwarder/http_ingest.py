@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import BodyError, SettingsError
 from .intake import Candidate, Unreadable, report_candidates
 from .report import Report
-from .settings import SettingsError, parse_bool
+from .settings import parse_bool
 
 if TYPE_CHECKING:
     from .logs import Invocation
@@ -31,10 +32,6 @@ JSON_CONTENT_TYPE = "application/json"
 # How far into a body to look for the "[" that opens a JSON array (leading whitespace allowed).
 JSON_PEEK_BYTES = 64
 BODY_FORMS = 'a JSON array of events, one event object, {"events": [...]}, or NDJSON (one event per line)'
-
-
-class BodyError(ValueError):
-    """The body cannot be read as events at all (answered with 400)."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .errors import DeliveryError
 from .intake import Candidate, Unreadable, report_candidates
 from .logs import Invocation, log_line
 from .report import FAILED, REJECTED, Report
@@ -21,22 +22,10 @@ from .report import FAILED, REJECTED, Report
 if TYPE_CHECKING:
     from .settings import Settings
 
+__all__ = ["DeliveryError", "process"]
+
 MAX_LOGGED_POSITIONS = 20
 MAX_LOGGED_ERRORS = 5
-
-
-class DeliveryError(RuntimeError):
-    """Some valid events could not be delivered after retries; the batch should be redelivered."""
-
-    def __init__(self, counts: dict[str, Any], errors: list[str]) -> None:
-        self.counts = counts
-        self.errors = errors
-        first = f"; first error: {errors[0]}" if errors else ""
-        super().__init__(
-            f"{counts['failed']} of {counts['received']} events could not be delivered to Cloud Eye "
-            f"after retries (accepted {counts['accepted']}, rejected {counts['rejected']}){first}. "
-            "Redelivering the batch is safe: Cloud Eye keeps one copy of an identical event."
-        )
 
 
 def _reason(errors: list[dict[str, str]]) -> str:

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import SettingsError
+
+__all__ = ["Secret", "Settings", "SettingsError"]
+
 PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # T Cloud Public regions use the t-systems domain instead of myhuaweicloud.com.
 TCLOUD_REGIONS = frozenset({"eu-de", "eu-nl"})
@@ -27,10 +31,6 @@ DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 524_288
 DEFAULT_MAX_BODY_BYTES = 6_291_456
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable (never its secret value)."""
 
 
 class Secret:
