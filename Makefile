@@ -14,6 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest

@@ -263,7 +263,7 @@ class Backend:
 
     def reset(self) -> None:
         with self._lock:
-            self._clock: Callable[[], int] | None = None
+            self._clock = None
             self._stored: list[StoredEvent] = []
             self._by_project: dict[str, list[StoredEvent]] = {}
             self._by_key: dict[str, dict[tuple[Any, ...], StoredEvent]] = {}

@@ -307,10 +307,10 @@ def _set_clock(payload: Any) -> dict[str, int]:
     if payload and (isinstance(value, bool) or not isinstance(value, int)):
         raise errors.ControlError("the clock value must be an integer number of milliseconds")
     if "now_ms" in payload:
-        frozen = int(value)
+        frozen = int(value or 0)
         BACKEND.set_clock(lambda: frozen)
     elif "offset_ms" in payload:
-        offset = int(value)
+        offset = int(value or 0)
         BACKEND.set_clock(lambda: time.time_ns() // 1_000_000 + offset)
     else:
         BACKEND.set_clock(None)

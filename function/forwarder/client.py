@@ -331,12 +331,12 @@ class CloudEyeClient:
             if outcome.retry_after is not None and status is not None:
                 if outcome.retry_after > MAX_RETRY_AFTER_S:
                     # Waiting that long inside one invocation helps nobody: report it instead.
-                    outcome.error += f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
+                    outcome.error = (outcome.error or "") + f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
                     return
                 delay = max(delay, outcome.retry_after)
             remaining = self._remaining()
             if remaining is not None and delay + MIN_ATTEMPT_S > remaining:
-                outcome.error += "; stopped retrying: the invocation is out of time"
+                outcome.error = (outcome.error or "") + "; stopped retrying: the invocation is out of time"
                 return
             self.sleep(delay)
 
