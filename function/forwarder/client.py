@@ -331,7 +331,8 @@ class CloudEyeClient:
             if outcome.retry_after is not None and status is not None:
                 if outcome.retry_after > MAX_RETRY_AFTER_S:
                     # Waiting that long inside one invocation helps nobody: report it instead.
-                    outcome.error = (outcome.error or "") + f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
+                    wait = f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
+                    outcome.error = (outcome.error or "") + wait
                     return
                 delay = max(delay, outcome.retry_after)
             remaining = self._remaining()
