@@ -7,6 +7,7 @@ Standard library only, so it runs with any Python 3.10+ (no virtualenv needed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -33,18 +34,16 @@ TOKEN_VARIABLE = "FORWARDER_INGEST_TOKEN"  # noqa: S105 (a variable name, not a 
 MAX_SNIPPET = 200
 
 EXAMPLES = f"""\
-input: a JSON array of events, one event object, {{"events": [...]}}, or NDJSON (one event per line).
+input: a JSON array of events, one event object, {{"events": [...]}}, or NDJSON (one event per line;
+a line that is not JSON is rejected alone and the others are sent).
 
 examples:
-  # send a file to a forwarder on this machine (e.g. one started by: scripts/demo --keep-running)
-  scripts/send-events events.ndjson --url http://127.0.0.1:8080/
-
-  # validate only: the forwarder checks every event but sends nothing to Cloud Eye
-  scripts/send-events events.json --dry-run
-
-  # read from stdin, use the ingest token from the environment, keep all results as JSON
-  export {TOKEN_VARIABLE}=...        # never put a token in shell history if you can avoid it
-  producer | scripts/send-events - --url https://<apig-host>/cloudeye-forwarder --json results.json
+  # send a file to the forwarder on this machine (started with: make serve)
+  scripts/send-events events.ndjson
+  # validate only: the forwarder checks every event and sends nothing to Cloud Eye
+  scripts/send-events events.ndjson --dry-run --quiet
+  # read stdin, send to a deployed forwarder (token from ${TOKEN_VARIABLE}), keep every result
+  scripts/send-events - --url https://<api-host>/cloudeye/events --json results.json < events.json
 
 exit status: 0 every event accepted, 1 some rejected or failed, 2 bad usage or unreadable input,
 3 the forwarder could not be reached.
@@ -69,23 +68,38 @@ def _kind(value: Any) -> str:
     )
 
 
+@dataclass(frozen=True)
+class UnreadableLine:
+    """An NDJSON line that is not JSON: rejected alone, never sent; the other lines go on."""
+
+    line: int
+    reason: str
+
+    def result(self, index: int) -> dict[str, Any]:
+        # The forwarder's own shape for such a line, so the table and --json read the same.
+        errors = [{"field": f"(line {self.line})", "message": self.reason}]
+        return {"index": index, "status": "rejected", "errors": errors}
+
+
 def parse_events(text: str, name: str) -> list[Any]:
     """Events from a JSON array, one object, ``{"events": [...]}`` or NDJSON text.
 
-    Raises InputError naming ``name`` and, for invalid JSON, the line and column.
+    An NDJSON line that is not JSON becomes an ``UnreadableLine`` in its place. Raises InputError
+    naming ``name`` (and, for invalid JSON, the line and column) when nothing in it is usable.
     """
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise InputError(f"{name} is empty: expected a JSON array of events, one event object or NDJSON")
+    if name.endswith((".ndjson", ".jsonl")):
+        return _parse_ndjson(text)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        # "Extra data": a first value parsed and more follow, so this is NDJSON.
-        if not exc.msg.startswith("Extra data"):
-            raise InputError(
-                f"{name} line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"
-            ) from None
-        return _parse_ndjson(text, name)
+        # "Extra data": a first value parsed and more follow. Otherwise it is NDJSON only when most
+        # lines are JSON on their own; a pretty-printed document with a typo is not.
+        if exc.msg.startswith("Extra data") or _mostly_json_lines(text):
+            return _parse_ndjson(text)
+        raise InputError(f"{name} line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
     if isinstance(document, list):
         return document
     if isinstance(document, dict):
@@ -102,21 +116,34 @@ def parse_events(text: str, name: str) -> list[Any]:
     )
 
 
-def _parse_ndjson(text: str, name: str) -> list[Any]:
+def _mostly_json_lines(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    readable = 0
+    for line in lines:
+        with contextlib.suppress(ValueError, RecursionError):
+            readable += isinstance(json.loads(line), (dict, list))
+    return len(lines) > 1 and readable * 2 > len(lines)
+
+
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (column {exc.colno})"
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+def _parse_ndjson(text: str) -> list[Any]:
+    """One event per line (a line may hold an array of events, like a queue message)."""
     events: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{name} line {number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        if isinstance(value, dict):
-            events.append(value)
-        elif isinstance(value, list):  # a line may carry several events, like a queue message
-            events.extend(value)
-        else:
-            raise InputError(f"{name} line {number}: expected an event object, got {_kind(value)}")
+        except (ValueError, RecursionError) as exc:
+            events.append(UnreadableLine(number, f"line {number} is not JSON: {_json_error(exc)}"))
+            continue
+        # Anything else (a number, a string) is sent as it is: the forwarder rejects it with a reason.
+        events.extend(value if isinstance(value, list) else [value])
     return events
 
 
@@ -153,26 +180,36 @@ def read_events(path: str, stdin: Any = None) -> list[Any]:
 
 @dataclass(frozen=True)
 class Batch:
-    """Events ``offset .. offset + count - 1`` of the input, as one JSON array body."""
+    """The input's events at ``indexes`` (in order), as one JSON array body."""
 
-    offset: int
-    count: int
+    indexes: tuple[int, ...]
     body: bytes
+
+    @property
+    def count(self) -> int:
+        return len(self.indexes)
 
 
 def make_batches(events: Sequence[Any], batch_size: int, max_bytes: int = MAX_BODY_BYTES) -> Iterator[Batch]:
-    """Order-keeping batches of at most ``batch_size`` events and (where possible) ``max_bytes``."""
+    """Order-keeping batches of at most ``batch_size`` events and (where possible) ``max_bytes``.
+
+    Unreadable lines are left out: they are rejected here and never sent.
+    """
     parts: list[bytes] = []
-    offset = size = 0
+    indexes: list[int] = []
+    size = 0
     for index, event in enumerate(events):
+        if isinstance(event, UnreadableLine):
+            continue
         encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         if parts and (len(parts) >= batch_size or size + len(encoded) + 1 > max_bytes):
-            yield Batch(offset, len(parts), b"[" + b",".join(parts) + b"]")
-            parts, offset, size = [], index, 0
+            yield Batch(tuple(indexes), b"[" + b",".join(parts) + b"]")
+            parts, indexes, size = [], [], 0
         parts.append(encoded)
+        indexes.append(index)
         size += len(encoded) + 1
     if parts:
-        yield Batch(offset, len(parts), b"[" + b",".join(parts) + b"]")
+        yield Batch(tuple(indexes), b"[" + b",".join(parts) + b"]")
 
 
 def with_dry_run(url: str) -> str:
@@ -262,12 +299,12 @@ def _answer_error(answer: Answer) -> str:
 
 
 def batch_results(batch: Batch, answer: Answer) -> list[dict[str, Any]]:
-    """The forwarder's per-event results with global indexes; every event of the batch gets one."""
+    """The forwarder's per-event results with input indexes; every event of the batch gets one."""
     results: dict[int, dict[str, Any]] = {}
     items = answer.body.get("results") if isinstance(answer.body, dict) else None
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("index"), int) and 0 <= item["index"] < batch.count:
-            results[item["index"]] = {**item, "index": batch.offset + item["index"]}
+            results[item["index"]] = {**item, "index": batch.indexes[item["index"]]}
     # No results at all: the answer stopped before the events (401, 413, 400 unreadable, ...).
     error = (
         f"no result for this event in the forwarder's answer ({answer.status})"
@@ -275,15 +312,16 @@ def batch_results(batch: Batch, answer: Answer) -> list[dict[str, Any]]:
         else _answer_error(answer)
     )
     return [
-        results.get(local, {"index": batch.offset + local, "status": "failed", "error": error})
-        for local in range(batch.count)
+        results.get(local, {"index": index, "status": "failed", "error": error})
+        for local, index in enumerate(batch.indexes)
     ]
 
 
-def not_sent(batch: Batch, reason: str) -> list[dict[str, Any]]:
-    return [
-        {"index": batch.offset + local, "status": "failed", "error": reason} for local in range(batch.count)
-    ]
+NOT_SENT = "not sent: "  # the prefix of the error of events in batches never sent
+
+
+def failed_batch(batch: Batch, error: str) -> list[dict[str, Any]]:
+    return [{"index": index, "status": "failed", "error": error} for index in batch.indexes]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,13 +370,41 @@ def describe(result: dict[str, Any]) -> list[str]:
     return [str(result.get("error") or "failed")]
 
 
+def _cause(result: dict[str, Any]) -> str:
+    return str(result.get("error") or "failed").removeprefix(NOT_SENT)
+
+
+def _rows(results: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str, list[str]]]:
+    """(index, status, texts) per event; a run of failed events with one cause is one row."""
+    position = 0
+    while position < len(results):
+        first = results[position]
+        end = position + 1
+        if first.get("status") == "failed":
+            while (
+                end < len(results)
+                and results[end].get("status") == "failed"
+                and _cause(results[end]) == _cause(first)
+                and results[end].get("index") == results[end - 1].get("index", 0) + 1
+            ):
+                end += 1
+        run = results[position:end]
+        if len(run) == 1:
+            yield str(first.get("index", "")), str(first.get("status", "?")), describe(first)
+        else:
+            unsent = sum(str(r.get("error", "")).startswith(NOT_SENT) for r in run)
+            note = f" ({unsent} of them not sent)" if unsent else ""
+            yield f"{first.get('index')}-{run[-1].get('index')}", "failed", [_cause(first) + note]
+        position = end
+
+
 def format_table(results: Sequence[dict[str, Any]]) -> str:
     """index | status | event id or reason; extra reasons of one event go on continuation lines."""
-    width = max([len("index")] + [len(str(r.get("index", ""))) for r in results])
+    rows = list(_rows(results))
+    width = max([len("index")] + [len(label) for label, _, _ in rows])
     lines = [f"{'index':>{width}}  {'status':<8}  event id / reason"]
-    for result in results:
-        texts = describe(result)
-        lines.append(f"{result.get('index', ''):>{width}}  {result.get('status', '?'):<8}  {texts[0]}")
+    for label, status, texts in rows:
+        lines.append(f"{label:>{width}}  {status:<8}  {texts[0]}")
         lines.extend(f"{'':>{width}}  {'':<8}  {text}" for text in texts[1:])
     return "\n".join(lines)
 
@@ -464,26 +530,28 @@ def main(
     batches = list(make_batches(events, args.batch_size))
     progress = Progress(len(events), err, _progress_mode(args.progress, err, len(batches)))
     started = time.monotonic()
-    results: list[dict[str, Any]] = []
-    unreachable: str | None = None
-    stop_reason: str | None = None
+    by_index = {i: e.result(i) for i, e in enumerate(events) if isinstance(e, UnreadableLine)}
+    stop: str | None = None  # a failure every later batch would meet too: the rest is not sent
+    unreachable = False
+    sent = 0
     for batch in batches:
-        if stop_reason:
-            results.extend(not_sent(batch, stop_reason))
+        if stop:
+            by_index.update((r["index"], r) for r in failed_batch(batch, NOT_SENT + stop))
             continue
+        sent += 1
         try:
             answer = poster.post(batch.body)
         except Unreachable as exc:
-            unreachable = f"could not reach the forwarder at {args.url}: {exc}"
-            stop_reason = "not sent: the forwarder could not be reached"
             # The request may have arrived; resending is safe because Cloud Eye de-duplicates.
-            results.extend(not_sent(batch, f"no answer from the forwarder ({exc}); delivery unknown"))
-            continue
-        results.extend(batch_results(batch, answer))
-        if answer.status == 401:
-            stop_reason = f"not sent: {_answer_error(answer)}"
-            err.write(f"send-events: {_answer_error(answer)}\n")
-        progress.update(len(results), totals(results))
+            stop, unreachable = f"could not reach the forwarder at {args.url}: {exc}", True
+            outcome = failed_batch(batch, stop)
+        else:
+            outcome = batch_results(batch, answer)
+            if answer.status == 401:
+                stop = _answer_error(answer)
+        by_index.update((r["index"], r) for r in outcome)
+        progress.update(len(by_index), totals(list(by_index.values())))
+    results = [by_index[i] for i in sorted(by_index)]
     progress.update(len(results), totals(results), final=True)
     elapsed = time.monotonic() - started
 
@@ -493,6 +561,7 @@ def main(
             "url": args.url,
             "dry_run": args.dry_run,
             "batches": len(batches),
+            "batches_sent": sent,
             **counts,
             "results": results,
         }
@@ -509,15 +578,22 @@ def main(
         shown = [r for r in results if r.get("status") != "accepted"] if args.quiet else results
         if shown:
             out.write(format_table(shown) + "\n")
+    where = (
+        f", stopped after batch {sent} of {len(batches)}"
+        if sent < len(batches)
+        else f" in {_count(len(batches), 'batch')}"
+    )
     summary = (
-        f"{'dry run: ' if args.dry_run else ''}{_count(counts['received'], 'event')} in "
-        f"{_count(len(batches), 'batch')}: {counts['accepted']} accepted, "
-        f"{counts['rejected']} rejected, {counts['failed']} failed ({elapsed:.1f} s)\n"
+        f"{'dry run: ' if args.dry_run else ''}{_count(counts['received'], 'event')}{where}: "
+        f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['failed']} failed "
+        f"({elapsed:.1f} s)\n"
     )
     (err if args.json == "-" else out).write(summary)
     out.flush()
+    if stop:
+        err.write(f"send-events: {stop}\n")
     if unreachable:
-        return fail(unreachable, EXIT_UNREACHABLE)
+        return EXIT_UNREACHABLE
     return EXIT_OK if counts["accepted"] == counts["received"] else EXIT_NOT_ALL_ACCEPTED
 
 

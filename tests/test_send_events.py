@@ -139,20 +139,28 @@ def test_parse_events_accepts_every_documented_shape(text: str, count: int) -> N
     [
         ("", "in.json is empty"),
         ("  \n\n", "in.json is empty"),
-        (
-            json.dumps(event(0)) + "\n" + json.dumps(event(1)) + "\n{not json\n",
-            "in.json line 3: invalid JSON",
-        ),
         ('[\n  {"event_name": "a",\n  "time" 1}\n]', "in.json line 3 column 10: invalid JSON"),
         ('"just a string"', "got a string"),
         (json.dumps({"events": {"a": 1}}), '"events" must be an array'),
-        (json.dumps(event(0)) + "\n42\n", "in.json line 2: expected an event object, got a number"),
+        ('[\n  {"a": 1},\n  {"b": 2}\n', "in.json line 4 column 1: invalid JSON"),
     ],
-    ids=["empty", "blank", "ndjson-line-3", "pretty-line-3", "scalar", "events-not-list", "ndjson-scalar"],
+    ids=["empty", "blank", "pretty-line-3", "scalar", "events-not-list", "pretty-unclosed"],
 )
 def test_parse_events_names_the_file_and_line_of_a_problem(text: str, expected: str) -> None:
     with pytest.raises(send_events.InputError, match=re.escape(expected)):
         send_events.parse_events(text, "in.json")
+
+
+@pytest.mark.parametrize("name", ["in.json", "in.ndjson"])
+def test_an_unreadable_ndjson_line_stands_alone(name: str) -> None:
+    # GIVEN NDJSON whose third line is cut short and whose fourth is a bare number
+    text = "\n".join([json.dumps(event(0)), json.dumps([event(1), event(2)]), '{"event_name": ', "42"])
+
+    # WHEN parsed THEN the readable lines give their events, the broken one its place and reason
+    items = send_events.parse_events(text, name)
+    assert items[:3] == [event(0), event(1), event(2)]
+    assert items[3] == send_events.UnreadableLine(3, "line 3 is not JSON: Expecting value (column 16)")
+    assert items[4] == 42  # valid JSON: the forwarder judges it and says why it is rejected
 
 
 def test_read_events_explains_unreadable_files(tmp_path: Path) -> None:
@@ -176,7 +184,8 @@ def test_batches_keep_order_and_cover_every_event_once(total: int, size: int) ->
     events = [event(i) for i in range(total)]
     batches = list(send_events.make_batches(events, size))
     assert [b.count for b in batches] == [min(size, total - start) for start in range(0, total, size)]
-    assert [b.offset for b in batches] == list(range(0, total, size))
+    assert [b.indexes[0] for b in batches] == list(range(0, total, size))
+    assert [i for b in batches for i in b.indexes] == list(range(total))
     assert [e for b in batches for e in json.loads(b.body)] == events
 
 
@@ -260,17 +269,99 @@ def test_token_from_environment_or_flag_is_sent_but_never_printed(stub: StubForw
     assert TOKEN not in out + err + out2 + err2
 
 
-def test_wrong_token_stops_after_the_first_batch(stub: StubForwarder) -> None:
+def test_wrong_token_stops_after_the_first_batch_and_says_so_once(stub: StubForwarder) -> None:
     stub.token = TOKEN
     ndjson = "\n".join(json.dumps(event(i)) for i in range(30))
     code, out, err = run("-", "--url", stub.url, "--batch-size", "10", "--token", "wrong", stdin=ndjson)
     assert code == EXIT_NOT_ALL_ACCEPTED
     assert len(stub.requests) == 1
-    assert "forwarder answered 401: missing or wrong ingest token (give --token or set" in err
-    assert "30 events in 3 batches: 0 accepted, 0 rejected, 30 failed" in out
-    assert "\n    0  failed    forwarder answered 401: missing or wrong ingest token (give --token" in out
-    assert "\n   29  failed    not sent: forwarder answered 401" in out
+    hint = (
+        "forwarder answered 401: missing or wrong ingest token "
+        "(give --token or set FORWARDER_INGEST_TOKEN)"
+    )
+    assert out.splitlines() == [
+        "index  status    event id / reason",
+        f" 0-29  failed    {hint} (20 of them not sent)",
+        out.splitlines()[-1],
+    ]
+    assert out.splitlines()[-1].startswith(
+        "30 events, stopped after batch 1 of 3: 0 accepted, 0 rejected, 30 failed ("
+    )
+    assert err == f"send-events: {hint}\n"
     assert "wrong" not in err.replace("wrong ingest token", "")
+
+
+def test_unreachable_forwarder_is_one_line_not_a_thousand(tmp_path: Path) -> None:
+    # GIVEN 1,000 events and no forwarder at the address
+    url = f"http://127.0.0.1:{free_port()}/"
+    ndjson = "\n".join(json.dumps(event(i)) for i in range(1000))
+
+    # WHEN they are sent in batches of 100
+    code, out, err = run("-", "--url", url, "--batch-size", "100", stdin=ndjson)
+
+    # THEN the first batch fails naming the address, the other nine are not tried,
+    # and that is one row, one summary and one error line
+    cause = f"could not reach the forwarder at {url}: Connection refused"
+    assert code == EXIT_UNREACHABLE
+    lines = out.splitlines()
+    assert lines[:2] == [
+        "index  status    event id / reason",
+        f"0-999  failed    {cause} (900 of them not sent)",
+    ]
+    assert len(lines) == 3
+    summary = "1000 events, stopped after batch 1 of 10: 0 accepted, 0 rejected, 1000 failed ("
+    assert lines[2].startswith(summary)
+    assert err == f"send-events: {cause}\n"
+
+    # AND --json still has every event, marked not sent where it never left
+    target = tmp_path / "results.json"
+    run("-", "--url", url, "--batch-size", "100", "--json", str(target), stdin=ndjson)
+    document = json.loads(target.read_text())
+    assert (document["batches"], document["batches_sent"], document["failed"]) == (10, 1, 1000)
+    assert document["results"][99]["error"] == cause
+    assert document["results"][100]["error"] == f"not sent: {cause}"
+
+
+def test_runs_of_one_failure_collapse_but_rejections_do_not() -> None:
+    results = [
+        {"index": 0, "status": "failed", "error": "Cloud Eye answered 503"},
+        {"index": 1, "status": "failed", "error": "Cloud Eye answered 503"},
+        {"index": 2, "status": "rejected", "errors": [{"field": "time", "message": "too old"}]},
+        {"index": 3, "status": "rejected", "errors": [{"field": "time", "message": "too old"}]},
+        {"index": 4, "status": "failed", "error": "Cloud Eye answered 503"},
+        {"index": 6, "status": "failed", "error": "Cloud Eye answered 503"},  # 5 is not in this run
+    ]
+    assert send_events.format_table(results).splitlines() == [
+        "index  status    event id / reason",
+        "  0-1  failed    Cloud Eye answered 503",
+        "    2  rejected  time: too old",
+        "    3  rejected  time: too old",
+        "    4  failed    Cloud Eye answered 503",
+        "    6  failed    Cloud Eye answered 503",
+    ]
+
+
+def test_an_unreadable_line_is_rejected_and_the_rest_is_sent(stub: StubForwarder, tmp_path: Path) -> None:
+    # GIVEN an NDJSON file whose second line is broken
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join([json.dumps(event(0)), "{oops", json.dumps(event(2)), json.dumps(event(3))]))
+
+    # WHEN it is sent in batches of two
+    code, out, _ = run(str(path), "--url", stub.url, "--batch-size", "2")
+
+    # THEN the three readable events are sent, keeping their input indexes, and line 2 is rejected alone
+    assert code == EXIT_NOT_ALL_ACCEPTED
+    assert stub.batch_sizes() == [2, 1]
+    assert [json.loads(r["body"])[0]["time"] for r in stub.requests] == [event(0)["time"], event(3)["time"]]
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["0", "accepted", "ev1x0"]
+    assert lines[2] == (
+        "    1  rejected  (line 2): line 2 is not JSON: "
+        "Expecting property name enclosed in double quotes (column 2)"
+    )
+    assert lines[3].split()[:3] == ["2", "accepted", "ev1x1"]
+    assert lines[4].split()[:3] == ["3", "accepted", "ev2x0"]
+    assert lines[5].startswith("4 events in 2 batches: 3 accepted, 1 rejected, 0 failed")
 
 
 def test_an_answer_without_results_fails_its_batch_with_the_reason(stub: StubForwarder) -> None:
@@ -314,12 +405,11 @@ def test_bad_usage_exits_two(argv: list[str], message: str, tmp_path: Path) -> N
 
 
 def test_bad_input_file_exits_two_naming_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "broken.ndjson"
-    path.write_text(json.dumps(event(0)) + "\n" + json.dumps(event(1)) + "\n{oops\n")
+    path = tmp_path / "broken.json"
+    path.write_text('[\n  {"event_name": "a",\n  "time" 1}\n]')
     code, out, err = run(str(path), "--url", "http://127.0.0.1:9/")
     assert code == EXIT_USAGE
-    reason = "invalid JSON: Expecting property name enclosed in double quotes (column 2)"
-    assert err == f"send-events: {path} line 3: {reason}\n"
+    assert err == f"send-events: {path} line 3 column 10: invalid JSON: Expecting ':' delimiter\n"
     assert out == ""
 
 
@@ -327,9 +417,8 @@ def test_unreachable_forwarder_exits_three(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/"
     code, out, err = run("-", "--url", url, "--batch-size", "1", stdin=json.dumps([event(0), event(1)]))
     assert code == EXIT_UNREACHABLE
-    assert f"could not reach the forwarder at {url}: Connection refused" in err
-    assert "2 events in 2 batches: 0 accepted, 0 rejected, 2 failed" in out
-    assert "not sent: the forwarder could not be reached" in out
+    assert err == f"send-events: could not reach the forwarder at {url}: Connection refused\n"
+    assert "2 events, stopped after batch 1 of 2: 0 accepted, 0 rejected, 2 failed" in out
 
 
 def test_the_command_runs_with_plain_python(stub: StubForwarder) -> None:

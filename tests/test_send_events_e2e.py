@@ -153,14 +153,14 @@ def test_missing_token_is_refused_with_a_hint(forwarder: str, cloudeye: Any) -> 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"event_name": "A"}\n{"event_name": "B"}\n{"event_name": \n', "line 3: invalid JSON"),
+        ('[\n  {"event_name": "A"},\n  {"event_name": \n]\n', "line 4 column 1: invalid JSON"),
         ("", "is empty"),
         (None, "no such file"),
     ],
-    ids=["invalid-json-line-3", "empty", "missing"],
+    ids=["invalid-json", "empty", "missing"],
 )
 def test_bad_input_file_exits_two_and_names_it(tmp_path: Path, content: str | None, message: str) -> None:
-    path = tmp_path / "input.ndjson"
+    path = tmp_path / "input.json"
     if content is not None:
         path.write_text(content)
     done = send(str(path), "--url", "http://127.0.0.1:9/")
