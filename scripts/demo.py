@@ -53,6 +53,8 @@ HTTP_REJECTED = {  # index -> the field its rejection must name
     93: "event_name",  # not a valid name
     121: "severity",  # a field Cloud Eye does not know
 }
+# Cloud Eye's custom namespace form, service.item; the Kafka invocation reports its counts there.
+METRICS_NAMESPACE = "FORWARDER.EVENTS"
 KAFKA_ACCEPTED = 9  # of 11 items: 6 single-event messages + 3 in one message; 1 unreadable, 1 invalid
 
 
@@ -348,6 +350,15 @@ def cloud_eye_get(emulator: Service, path: str, query: list[tuple[str, str]]) ->
 
 
 def get_json(service: Service, target: str, headers: dict[str, str] | None = None) -> Any:
+    status, document = get_json_or_status(service, target, headers)
+    if status != 200:
+        raise DemoError(f"GET {target} answered {status}: {str(document)[:300]}")
+    return document
+
+
+def get_json_or_status(
+    service: Service, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     connection = http.client.HTTPConnection(HOST, service.port, timeout=10)
     try:
         connection.request("GET", target, headers=headers or {})
@@ -355,9 +366,10 @@ def get_json(service: Service, target: str, headers: dict[str, str] | None = Non
         body = response.read()
     finally:
         connection.close()
-    if response.status != 200:
-        raise DemoError(f"GET {target} answered {response.status}: {body[:300]!r}")
-    return json.loads(body)
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, body[:300].decode("utf-8", "replace")
 
 
 def utc(ms: int) -> str:
@@ -376,14 +388,19 @@ def heading(text: str) -> None:
     say(f"== {text} " + "=" * max(0, 94 - len(text)))
 
 
-def print_results(results: list[dict[str, Any]]) -> dict[str, int]:
-    say(send_events.format_table(results))
-    counts = send_events.totals(results)
-    say(
-        f"totals: {counts['received']} received, {counts['accepted']} accepted, "
+def print_results(results: list[dict[str, Any]], verbose: bool) -> dict[str, int]:
+    """The rows worth reading: every event not accepted (with --verbose, every event)."""
+    shown = results if verbose else [r for r in results if r["status"] != "accepted"]
+    if shown:
+        say(send_events.format_table(shown))
+    return send_events.totals(results)
+
+
+def summary(counts: dict[str, int]) -> str:
+    return (
+        f"{counts['received']} received, {counts['accepted']} accepted, "
         f"{counts['rejected']} rejected, {counts['failed']} failed"
     )
-    return counts
 
 
 def check(problems: list[str], condition: bool, message: str) -> None:
@@ -402,14 +419,15 @@ def rejected_fields(results: list[dict[str, Any]]) -> dict[int, str]:
 # --- the steps ---------------------------------------------------------------------------------
 
 
-def run_http(function: Service, now_ms: int, problems: list[str]) -> int:
+def run_http(function: Service, now_ms: int, problems: list[str], verbose: bool) -> int:
     events = http_batch(now_ms)
     heading(f"1. HTTP entry: {len(events)} events in one POST to {function.url}/")
     body = json.dumps(events).encode()
     answer = send_events.Poster(function.url + "/", None, timeout=60).post(body)
-    results = send_events.batch_results(send_events.Batch(0, len(events), body), answer)
-    say(f"HTTP {answer.status}")
-    counts = print_results(results)
+    results = send_events.batch_results(send_events.Batch(tuple(range(len(events))), body), answer)
+    counts = send_events.totals(results)
+    say(f"HTTP {answer.status}: {summary(counts)}")
+    print_results(results, verbose)
     check(problems, answer.status == 207, f"the HTTP entry answered {answer.status}, expected 207 (mixed)")
     check(problems, counts["failed"] == 0, f"{counts['failed']} HTTP events failed")
     check(
@@ -432,7 +450,7 @@ class LogCapture(logging.Handler):
             self.lines.append(json.loads(record.getMessage()))
 
 
-def run_kafka(emulator: Service, now_ms: int, problems: list[str]) -> int:
+def run_kafka(emulator: Service, now_ms: int, problems: list[str], verbose: bool) -> int:
     messages = kafka_messages(now_ms)
     heading(f"2. Kafka trigger: {len(messages)} messages through index.handler (in this process)")
     os.environ.update(
@@ -440,6 +458,8 @@ def run_kafka(emulator: Service, now_ms: int, problems: list[str]) -> int:
         HUAWEICLOUD_SDK_AK=DEMO_AK,
         HUAWEICLOUD_SDK_SK=DEMO_SK,
         HUAWEICLOUD_SDK_PROJECT_ID=DEMO_PROJECT_ID,
+        # The forwarder's own counts as Cloud Eye custom metrics, shown after the batch.
+        FORWARDER_METRICS_NAMESPACE=METRICS_NAMESPACE,
     )
     import index  # function/index.py, the FunctionGraph entry; reads its settings per invocation
 
@@ -471,16 +491,58 @@ def run_kafka(emulator: Service, now_ms: int, problems: list[str]) -> int:
                             "event_name": item["event_name"]})  # fmt: skip
         else:
             results.append({"index": label, "status": "failed", "error": "neither rejected nor stored"})
-    say("index: message number, and .N for the N-th event of a message holding several")
-    counts = print_results(results)
-    summary = next((line for line in capture.lines if line.get("message") == "invocation"), None)
-    if summary:
-        say(f"the invocation's log line: {json.dumps(summary)}")
+    say("index: the message's number, and .N for the N-th event of a message holding several")
+    counts = print_results(results, verbose)
+    invocation = next((line for line in capture.lines if line.get("message") == "invocation"), None)
+    if invocation:
+        say(f"the invocation's log line: {json.dumps(invocation)}")
+    show_metrics(emulator, counts, problems)
     expected = {"received": 11, "accepted": KAFKA_ACCEPTED, "rejected": 2, "failed": 0}
     got = {name: answer.get(name) for name in expected} if isinstance(answer, dict) else answer
     check(problems, got == expected, f"index.handler counted {got}, expected {expected}")
     check(problems, counts == expected, f"the Kafka items came out as {counts}, expected {expected}")
     return counts["accepted"]
+
+
+def show_metrics(emulator: Service, counts: dict[str, int], problems: list[str]) -> None:
+    """The custom metrics the invocation reported about itself, as Cloud Eye received them."""
+    status, document = get_json_or_status(emulator, "/_emulator/metrics")
+    if status == 404:
+        return  # an emulator without metric-data support: nothing to show
+    values = metric_values(document)
+    if not values:
+        say("custom metrics: none received (see /_emulator/metrics)")
+        return
+    say(f"custom metrics sent to Cloud Eye ({METRICS_NAMESPACE}): " + ", ".join(
+        f"{name} {value:g}{' ' + unit if unit not in ('', 'count') else ''}"
+        for name, (value, unit) in values.items()
+    ))  # fmt: skip
+    for name in ("received", "accepted", "rejected", "failed"):
+        if name in values:
+            got = values[name][0]
+            message = f"the metric {name} is {got:g}, the invocation counted {counts[name]}"
+            check(problems, got == counts[name], message)
+
+
+def metric_values(document: Any) -> dict[str, tuple[float, str]]:
+    """{metric_name: (value, unit)} from every metric-data item in ``document``; the last one wins.
+
+    An item has Cloud Eye's shape: ``{"metric": {"namespace", "metric_name", ...}, "value", "unit"}``.
+    """
+    found: dict[str, tuple[float, str]] = {}
+    stack = [document]
+    while stack:
+        value = stack.pop(0)
+        if isinstance(value, list):
+            stack[:0] = value
+        elif isinstance(value, dict):
+            metric = value.get("metric")
+            number = value.get("value")
+            if isinstance(metric, dict) and "metric_name" in metric and isinstance(number, (int, float)):
+                found[str(metric["metric_name"])] = (float(number), str(value.get("unit", "")))
+            else:
+                stack[:0] = list(value.values())
+    return found
 
 
 def _position_label(position: dict[str, Any]) -> str:
@@ -505,12 +567,12 @@ def kafka_items(messages: list[str]) -> list[tuple[str, Any]]:
 
 def show_cloud_eye(emulator: Service, expected: int, problems: list[str]) -> None:
     heading("3. What Cloud Eye received and stored")
+    path = f"/V1.0/{DEMO_PROJECT_ID}/events"
     sizes = [
         entry["events"]
         for entry in get_json(emulator, "/_emulator/requests")["requests"]
-        if entry["method"] == "POST" and entry["status"] == 201
+        if entry["method"] == "POST" and entry["status"] == 201 and entry["path"] == path
     ]
-    path = f"/V1.0/{DEMO_PROJECT_ID}/events"
     say(f"{len(sizes)} signed requests to POST {path}: {' + '.join(map(str, sizes))} events")
     say("(the HTTP batch's 126 valid events in two requests of at most 100, sent concurrently; then Kafka's)")
     expected_sizes = sorted(sizes[:2]) == [26, 100] and sizes[2:] == [KAFKA_ACCEPTED]
@@ -545,6 +607,23 @@ def show_cloud_eye(emulator: Service, expected: int, problems: list[str]) -> Non
         say(f"  detail    {json.dumps(latest.get('detail'), ensure_ascii=False)}")
 
 
+def look_around(emulator: Service, function: Service, logs: Path) -> None:
+    """Addresses to try while both keep running; none of them needs a signature."""
+    heading("4. Look around (both keep running; Ctrl-C stops them)")
+    say(f"emulator page:       {emulator.url}/_emulator/")
+    say(f"events stored:       curl {emulator.url}/_emulator/events")
+    say(f"requests received:   curl {emulator.url}/_emulator/requests")
+    say(f"counters:            curl {emulator.url}/_emulator/stats")
+    if get_json_or_status(emulator, "/_emulator/metrics")[0] == 200:
+        say(f"custom metrics:      curl {emulator.url}/_emulator/metrics")
+    say(f"send events:         scripts/send-events FILE --url {function.url}/")
+    say(
+        f"validate only:       curl -X POST '{function.url}/?dry_run=true' "
+        "-H 'Content-Type: application/json' -d @events.json"
+    )
+    say(f"their logs:          {logs}")
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -557,6 +636,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep-running",
         action="store_true",
         help="leave the emulator and the function up after the demo, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="list every event with its id, not only rejected ones"
     )
     parser.add_argument("--emulator-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--function-port", type=int, default=0, help="default: a free port")
@@ -600,27 +682,21 @@ def main(argv: list[str] | None = None) -> int:
         for name in list(os.environ):
             if name.startswith(_ISOLATED_PREFIXES):
                 del os.environ[name]
-        accepted = run_http(function, now_ms, problems)
-        accepted += run_kafka(emulator, now_ms, problems)
+        accepted = run_http(function, now_ms, problems, args.verbose)
+        accepted += run_kafka(emulator, now_ms, problems, args.verbose)
         show_cloud_eye(emulator, accepted, problems)
-
-        heading("4. Look around")
-        say(f"emulator page: {emulator.url}/_emulator/")
-        say(
-            f"query API:     GET {emulator.url}/V1.0/{DEMO_PROJECT_ID}/events (signed: {DEMO_AK} / {DEMO_SK})"
-        )
-        say(f"send events:   scripts/send-events FILE --url {function.url}/")
         if problems:
             status = 1
         elif args.keep_running:
-            say()
-            say("demo: the emulator and the function keep running; press Ctrl-C to stop them")
-            say(f"demo: their logs: {logs}")
+            look_around(emulator, function, logs)
             try:
                 while True:
                     signal.pause()
             except Interrupted:
                 pass
+        else:
+            say()
+            say("demo: --verbose lists every event; --keep-running leaves both up to try things by hand")
     except Interrupted as exc:
         say()
         say(f"demo: interrupted by {exc.name}")

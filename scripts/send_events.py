@@ -374,6 +374,11 @@ def _cause(result: dict[str, Any]) -> str:
     return str(result.get("error") or "failed").removeprefix(NOT_SENT)
 
 
+def _follows(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    first, second = before.get("index"), after.get("index")
+    return isinstance(first, int) and isinstance(second, int) and second == first + 1
+
+
 def _rows(results: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str, list[str]]]:
     """(index, status, texts) per event; a run of failed events with one cause is one row."""
     position = 0
@@ -385,7 +390,7 @@ def _rows(results: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str, list[st
                 end < len(results)
                 and results[end].get("status") == "failed"
                 and _cause(results[end]) == _cause(first)
-                and results[end].get("index") == results[end - 1].get("index", 0) + 1
+                and _follows(results[end - 1], results[end])
             ):
                 end += 1
         run = results[position:end]
