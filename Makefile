@@ -38,7 +38,7 @@ bench-quick: $(STAMP)
 
 .PHONY: bench-quick
 
-# The FunctionGraph code zip (README: Deploy): `make package`, or e.g.
+# The FunctionGraph code zip (docs/deploy.md): `make package`, or e.g.
 # `make package ARGS="--runtime Python3.12 --arch arm64"`. Writes dist/<function name>.zip.
 package: $(STAMP)
 	$(BIN)/python scripts/package $(ARGS)
@@ -50,13 +50,28 @@ deploy: $(STAMP)
 
 .PHONY: package deploy
 
-# The quickstart (README: What the demo shows): emulator + function on free loopback ports, sample events
-# through the HTTP entry and index.handler, then everything stops. `scripts/demo --keep-running`
-# leaves both up.
+# The quickstart (README: What the demo shows): emulator + function on free loopback ports, sample
+# events through the HTTP entry and index.handler, then everything stops. `scripts/demo --verbose`
+# lists every event; `scripts/demo --keep-running` leaves both up.
 demo: $(STAMP)
 	$(BIN)/python scripts/demo
 
-# The reliability figures (README: Reliability): seeded faults with redelivery, 429 storms, load and
+# The function's HTTP entry on http://127.0.0.1:8080/ (docs/development.md). With neither
+# CLOUDEYE_ENDPOINT nor CLOUDEYE_REGION set it sends to `make emulator` with the demo keys;
+# otherwise the environment's settings apply. FUNCTION_HOST and FUNCTION_PORT move it.
+serve: $(STAMP)
+	@if [ -z "$$CLOUDEYE_ENDPOINT$$CLOUDEYE_REGION" ]; then \
+		export CLOUDEYE_ENDPOINT=http://127.0.0.1:8900 HUAWEICLOUD_SDK_AK=demo-ak HUAWEICLOUD_SDK_SK=demo-sk-not-secret \
+			HUAWEICLOUD_SDK_PROJECT_ID=$${HUAWEICLOUD_SDK_PROJECT_ID:-0123456789abcdef0123456789abcdef}; \
+	fi; \
+	echo "serve: the function (function/main.py, target ingest) listening on" \
+		"http://$${FUNCTION_HOST:-127.0.0.1}:$${FUNCTION_PORT:-8080}/, sending to $${CLOUDEYE_ENDPOINT:-Cloud Eye in $$CLOUDEYE_REGION}"; \
+	exec $(BIN)/functions-framework --source function/main.py --target ingest \
+		--host $${FUNCTION_HOST:-127.0.0.1} --port $${FUNCTION_PORT:-8080}
+
+.PHONY: serve
+
+# The reliability figures (docs/reliability.md): seeded faults with redelivery, 429 storms, load and
 # fuzzing, about 2 minutes. `make reliability ARGS=--soak` runs a longer soak; RELIABILITY_SEED=<n>
 # replays another seed.
 reliability: $(STAMP)
