@@ -1,4 +1,4 @@
-"""The commands in the README exist and take the options the page shows.
+"""The commands in the README and docs/ exist and take the options the pages show.
 
 The demo, send-events and the by-hand functions-framework command are run for real by
 test_demo.py and test_send_events_e2e.py; this test keeps the page from drifting away from them.
@@ -19,6 +19,7 @@ from scripts import demo, send_events
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "README.md"
+PAGES = [DOC, *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -46,11 +47,25 @@ def heredoc(block: str) -> str:
 
 
 TEXT = DOC.read_text()
-ALL = [line for block in shell_blocks(TEXT) for line in commands(block)]
+EVERY_PAGE = "\n".join(page.read_text() for page in PAGES)
+ALL = [line for block in shell_blocks(EVERY_PAGE) for line in commands(block)]
+README_LINES = [line for block in shell_blocks(TEXT) for line in commands(block)]
+
+
+def send_events_argv(line: str) -> list[str]:
+    """The arguments of a send-events command line, without the shell's redirections and pipes."""
+    arguments = line.split("scripts/send-events", 1)[1]
+    return shlex.split(re.split(r"\s[<>|]\s", arguments)[0])
 
 
 def test_the_page_has_the_two_commands_first() -> None:
-    assert ALL[:2] == ["make demo", "make test"]
+    assert README_LINES[:2] == ["make demo", "make test"]
+
+
+def test_send_events_help_shows_the_readmes_examples() -> None:
+    readme = {line for line in README_LINES if "scripts/send-events" in line}
+    in_help = {line.strip() for line in send_events.EXAMPLES.splitlines() if "scripts/send-events" in line}
+    assert readme and readme == in_help
 
 
 @pytest.mark.parametrize("target", sorted({line.split()[1] for line in ALL if line.startswith("make ")}))
@@ -61,21 +76,20 @@ def test_make_targets_exist(target: str) -> None:
 
 @pytest.mark.parametrize("line", [line for line in ALL if "scripts/send-events" in line])
 def test_send_events_lines_parse(line: str) -> None:
-    argv = shlex.split(line.split("scripts/send-events", 1)[1])
-    send_events.build_parser().parse_args(argv)
+    send_events.build_parser().parse_args(send_events_argv(line))
 
 
 def test_demo_options_in_the_text_exist() -> None:
-    paragraph = TEXT.split("To keep both servers up")[1].split("\n## ")[0]
-    options = set(re.findall(r"--[a-z-]+", paragraph))
-    assert options == {"--keep-running", "--emulator-port", "--function-port"}
+    paragraph = TEXT.split("`scripts/demo --verbose`")[1].split("\n## ")[0]
+    options = set(re.findall(r"--[a-z-]+", "--verbose " + paragraph))
+    assert options == {"--verbose", "--keep-running", "--emulator-port", "--function-port"}
     for option in options:
-        demo.parse_args([option] if option == "--keep-running" else [option, "1"])
+        demo.parse_args([option] if option in ("--verbose", "--keep-running") else [option, "1"])
 
 
 def test_sample_event_generator_makes_valid_ndjson() -> None:
     # GIVEN the page's generator WHEN run as written THEN its output is 1,000 events Cloud Eye accepts
-    block = next(b for b in shell_blocks(TEXT) if "<<'EOF'" in b)
+    block = next(b for b in shell_blocks(EVERY_PAGE) if "<<'EOF'" in b)
     out = subprocess.run(
         [sys.executable, "-"], input=heredoc(block), capture_output=True, text=True, check=True
     )
