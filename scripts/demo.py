@@ -364,6 +364,8 @@ def get_json_or_status(
         connection.request("GET", target, headers=headers or {})
         response = connection.getresponse()
         body = response.read()
+    except OSError as exc:
+        raise DemoError(f"could not reach the {service.name} at {service.url}{target}: {exc}") from None
     finally:
         connection.close()
     try:
@@ -423,7 +425,10 @@ def run_http(function: Service, now_ms: int, problems: list[str], verbose: bool)
     events = http_batch(now_ms)
     heading(f"1. HTTP entry: {len(events)} events in one POST to {function.url}/")
     body = json.dumps(events).encode()
-    answer = send_events.Poster(function.url + "/", None, timeout=60).post(body)
+    try:
+        answer = send_events.Poster(function.url + "/", None, timeout=60).post(body)
+    except send_events.Unreachable as exc:
+        raise DemoError(f"could not reach the function at {function.url}/: {exc}") from None
     results = send_events.batch_results(send_events.Batch(tuple(range(len(events))), body), answer)
     counts = send_events.totals(results)
     say(f"HTTP {answer.status}: {summary(counts)}")
