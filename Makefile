@@ -63,3 +63,11 @@ reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report $(ARGS)
 
 .PHONY: reliability
+
+# The scale-out simulation (benchmarks/README.md): the emulator limited to 20 requests/s and
+# 1, 8, 16 and 32 forwarder processes with one 1,000-event Kafka batch each, about a minute.
+# `make scale ARGS="--instances 16"`; `make scale ARGS=--help` for the options.
+scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale $(ARGS)
+
+.PHONY: scale
