@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks import ROOT
+from benchmarks import ROOT, served
 
 MAIN_PY = Path(ROOT) / "function" / "main.py"
 TARGET = "ingest"
@@ -84,12 +84,7 @@ class HttpEntry:
 
     def close(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            served.stop(self._process, grace_s=10)
             self._process = None
         if self._log is not None:
             self._log.close()

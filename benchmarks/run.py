@@ -159,7 +159,9 @@ def measure_in_process(
                         f"{last.cpu[-1]:.3f} s CPU")  # fmt: skip
             after = standin.stats()
             key = f"{service_ms}ms"
-            throughput = {name: n / statistics.median(s.wall) for name, s in samples.items()}
+            throughput: dict[str, float | None] = {
+                name: n / statistics.median(s.wall) for name, s in samples.items()
+            }
             throughput["ideal"] = _ideal(n, requests_needed, service_ms / 1000, settings.max_concurrency)
             served = max(1, after["requests"] - before["requests"])
             measured_service_s = (after["busy_s"] - before["busy_s"]) / served

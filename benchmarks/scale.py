@@ -222,7 +222,9 @@ def render_table(runs: Sequence[Run], args: argparse.Namespace, settings: dict[s
     )
     set_text = ", ".join(f"{k}={v}" for k, v in settings.items()) or "default settings"
     rows += ["", f"Emulator limit {args.limit} requests/s ({args.limit * EVENTS_PER_REQUEST:,} events/s); "
-             f"{what}; {set_text}; {os.cpu_count()} cores."]  # fmt: skip
+             f"{what}; {set_text}; {os.cpu_count()} cores. Goodput is events stored / (limit x duration); "
+             "a run of a few seconds can read above 1, since the emulator counts the limit over a "
+             "sliding second and admits the first requests at once."]  # fmt: skip
     for run in runs:
         for line in run.crashed:
             rows.append(f"- {run.instances} instances, {line}")
@@ -267,7 +269,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str
     parser.add_argument("--limit", type=int, default=20,
                         help="the emulator's account limit in requests per second (default 20)")
     parser.add_argument("--remaining-s", type=float, default=60.0,
-                        help="time left in each invocation's platform context (default 60)")
+                        help="time left in each invocation's platform context (default 60); an "
+                        "instance still running 30 s after that is stopped, its events failed")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a forwarder setting for every instance (repeatable), e.g. "
                         "CLOUDEYE_MAX_ATTEMPTS=8")

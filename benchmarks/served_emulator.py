@@ -3,21 +3,18 @@
 ``python -m benchmarks.served_emulator`` loads the ``cloudeye`` target with functions-framework
 and serves it threaded (one thread per connection, so a burst of instances is answered, not queued
 behind a fixed pool); :class:`ServedEmulator` starts that child and drives its control endpoints.
-Its CPU is never counted as the forwarder's.
+Its CPU is never counted as the forwarder's; ``call()`` reaches its ``/_emulator/...`` control
+endpoints.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ROOT
+from benchmarks import ROOT, served
 
 READY_PREFIX = "EMULATOR-READY "
 EMULATOR_SOURCE = Path(ROOT) / "emulator" / "main.py"
@@ -26,44 +23,13 @@ SECRET_KEY = "bench-secret-key"
 PROJECT_ID = "0123456789abcdef0123456789abcdef"
 
 
-class ServedEmulator:
+class ServedEmulator(served.ChildServer):
     """``with ServedEmulator() as emulator: emulator.url; emulator.set_faults(max_per_second=20)``."""
 
-    def __init__(self) -> None:
-        self.url = ""
-        self._process: subprocess.Popen[str] | None = None
-
     def __enter__(self) -> ServedEmulator:
-        env = {**os.environ, "PYTHONPATH": ROOT, "EMULATOR_AK": ACCESS_KEY, "EMULATOR_SK": SECRET_KEY}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.served_emulator", "--port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        line = self._process.stdout.readline() if self._process.stdout else ""
-        if not line.startswith(READY_PREFIX):
-            self.close()
-            raise RuntimeError(f"the emulator did not start (said {line!r})")
-        self.url = line[len(READY_PREFIX) :].strip()
+        env = {**os.environ, "EMULATOR_AK": ACCESS_KEY, "EMULATOR_SK": SECRET_KEY}
+        self._start("benchmarks.served_emulator", ["--port", "0"], env, READY_PREFIX)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            if self._process.stdout:
-                self._process.stdout.close()
-            self._process = None
 
     def forwarder_env(self) -> dict[str, str]:
         """Credentials and endpoint for a forwarder that reports to this emulator."""
@@ -74,29 +40,16 @@ class ServedEmulator:
             "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT_ID,
         }
 
-    def control(self, method: str, path: str, payload: Any = None) -> Any:
-        """One call to a ``/_emulator/...`` control endpoint; its JSON answer."""
-        host, port = self.url.split("://", 1)[1].rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        try:
-            body = None if payload is None else json.dumps(payload).encode()
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            response = conn.getresponse()
-            data = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{method} {path} -> {response.status}: {data[:300]!r}")
-            return json.loads(data)
-        finally:
-            conn.close()
-
     def reset(self) -> None:
-        self.control("POST", "/_emulator/reset")
+        self.call("POST", "/_emulator/reset")
 
     def set_faults(self, **plan: Any) -> dict[str, Any]:
-        return self.control("POST", "/_emulator/faults", plan)
+        faults: dict[str, Any] = self.call("POST", "/_emulator/faults", plan)
+        return faults
 
     def stats(self) -> dict[str, Any]:
-        return self.control("GET", "/_emulator/stats")
+        stats: dict[str, Any] = self.call("GET", "/_emulator/stats")
+        return stats
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,13 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
     app = functions_framework.create_app(target="cloudeye", source=str(EMULATOR_SOURCE))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=QuietHandler)
-    print(f"{READY_PREFIX}http://{args.host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    served.serve(server, f"http://{args.host}:{server.server_port}", READY_PREFIX)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ import pytest
 from benchmarks import scale
 
 
-def _runs(tmp_path: Path, *argv: str) -> tuple[int, list[dict], str]:
+def _one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]:
+    """The tool's exit status, its one run of 5-event instances (JSON), and the printed table."""
     output = tmp_path / "scale.json"
     status = scale.main([*argv, "--events", "5", "--per-message", "2", "--json", str(output), "--quiet"])
-    return status, json.loads(output.read_text(encoding="utf-8"))["runs"], str(output)
+    [run] = json.loads(output.read_text(encoding="utf-8"))["runs"]
+    return status, run, capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -25,17 +27,15 @@ def test_two_instances_over_a_one_request_limit_count_the_429s(
 ) -> None:
     # GIVEN an account limit of 1 request/s and two instances of 5 events (one request each)
     # WHEN both start together
-    status, runs, _ = _runs(tmp_path, "--instances", "2", "--limit", "1")
+    status, run, table = _one_run(tmp_path, capsys, "--instances", "2", "--limit", "1")
 
     # THEN both batches are stored, and the post the limit refused is counted as a 429
     assert status == 0
-    [run] = runs
     assert (run["instances"], run["events"], run["stored"], run["failed"]) == (2, 10, 10, 0)
     assert run["throttled"] >= 1
     assert run["posts"] - run["throttled"] == 2
     assert run["throttled_share"] == round(run["throttled"] / run["posts"], 4)
     assert run["goodput"] > 0 and run["seconds"] > 0 and run["crashed"] == []
-    table = capsys.readouterr().out
     assert "| 2 | 0 of 10 |" in table and "limit 1 requests/s" in table
 
 
@@ -45,14 +45,12 @@ def test_an_instance_that_cannot_start_counts_its_events_as_failed(
 ) -> None:
     # GIVEN a setting the forwarder refuses, so the one invocation raises
     # WHEN the tool runs one instance
-    status, runs, _ = _runs(tmp_path, "--instances", "1", "--set", "CLOUDEYE_MAX_ATTEMPTS=0")
+    status, run, table = _one_run(tmp_path, capsys, "--instances", "1", "--set", "CLOUDEYE_MAX_ATTEMPTS=0")
 
     # THEN the run is marked failed: every event counted as failed, the cause named
-    assert status == 1
-    [run] = runs
-    assert (run["stored"], run["failed"]) == (0, 5)
+    assert (status, run["stored"], run["failed"]) == (1, 0, 5)
     assert len(run["crashed"]) == 1 and "CLOUDEYE_MAX_ATTEMPTS" in run["crashed"][0]
-    assert "CLOUDEYE_MAX_ATTEMPTS" in capsys.readouterr().out
+    assert "CLOUDEYE_MAX_ATTEMPTS" in table
 
 
 def test_help_names_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
