@@ -28,15 +28,21 @@ emulator: $(STAMP)
 		$(BIN)/functions-framework --source emulator/main.py --target cloudeye \
 		--host $${EMULATOR_HOST:-127.0.0.1} --port $${EMULATOR_PORT:-8900}
 
-# The benchmark (benchmarks/README.md): `make bench` (full, a few minutes), `make bench QUICK=1`
-# or `make bench-quick` (under a minute). Prints the table, writes benchmarks/results.json.
+# The benchmark (benchmarks/README.md): `make bench` (full, a few minutes) writes the committed
+# benchmarks/results.json; `make bench-quick` (or `make bench QUICK=1`, under a minute) writes
+# build/bench-quick.json. Both print the table.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 
-.PHONY: bench-quick
+# Peak memory of the worst bodies the caps allow, and of a 10,000-event batch against the SDK
+# (benchmarks/README.md), under a minute; writes build/bench-memory.json.
+bench-memory: $(STAMP)
+	$(BIN)/python -m benchmarks.memory $(ARGS)
+
+.PHONY: bench-quick bench-memory
 
 # The FunctionGraph code zip (docs/deploy.md): `make package`, or e.g.
 # `make package ARGS="--runtime Python3.12 --arch arm64"`. Writes dist/<function name>.zip.
@@ -78,3 +84,11 @@ reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report $(ARGS)
 
 .PHONY: reliability
+
+# The scale-out simulation (benchmarks/README.md): the emulator limited to 20 requests/s and
+# 1, 8, 16 and 32 forwarder processes with one 1,000-event Kafka batch each, about a minute.
+# `make scale ARGS="--instances 16"`; `make scale ARGS=--help` for the options.
+scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale $(ARGS)
+
+.PHONY: scale

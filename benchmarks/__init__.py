@@ -1,4 +1,4 @@
-"""The benchmark (SPEC section 9): ``make bench`` / ``make bench-quick``; see benchmarks/README.md."""
+"""The benchmarks: ``make bench``, ``make bench-memory``, ``make scale``; see benchmarks/README.md."""
 
 import os
 import sys

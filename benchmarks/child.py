@@ -1,9 +1,12 @@
 """Fresh-process measurements: ``python -m benchmarks.child MODE ARGS...`` prints one result line.
 
 Modes: ``cold-forwarder URL EVENT`` / ``cold-sdk URL EVENT`` (import + first invocation),
-``imports`` (pydantic import and validator build), ``memory-forwarder URL FILE`` /
-``memory-sdk URL FILE`` (peak RSS for one batch). The clock starts before anything the contender
-needs is imported; credentials for the stand-in come from the environment.
+``imports`` (pydantic import and validator build), ``memory-forwarder URL FILE COUNT`` /
+``memory-sdk URL FILE COUNT`` (peak RSS for one batch), ``memory-http FILE CONTENT-TYPE`` (peak
+RSS for one body through the served ``ingest`` entry, in-process with functions-framework's test
+client) and ``memory-apig FILE`` (one API Gateway event through ``index.handler``). The clock
+starts before anything the contender needs is imported; credentials for the stand-in come from
+the environment.
 """
 
 import time
@@ -16,40 +19,10 @@ import sys  # noqa: E402
 RESULT_PREFIX = "BENCH-RESULT "
 
 
-class FakeContext:
-    """The parts of FunctionGraph's context object a handler may call."""
+def _context() -> object:
+    from benchmarks.context import FakeContext
 
-    def getRequestID(self) -> str:
-        return "bench-0001"
-
-    def getRemainingTimeInMilliSeconds(self) -> int:
-        return 60_000
-
-    def getFunctionName(self) -> str:
-        return "cloudeye-forwarder"
-
-    def getProjectID(self) -> str:
-        return os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID", "")
-
-    def getUserData(self, key: str, default: str = "") -> str:
-        return os.environ.get(key, default)
-
-    def getSecurityAccessKey(self) -> str:
-        return ""
-
-    def getSecuritySecretKey(self) -> str:
-        return ""
-
-    def getSecurityToken(self) -> str:
-        return ""
-
-    def getToken(self) -> str:
-        return ""
-
-    def getLogger(self):
-        import logging
-
-        return logging.getLogger("bench")
+    return FakeContext()
 
 
 def _status_kib(field: str) -> int | None:
@@ -94,7 +67,7 @@ def cold_forwarder(event_json: str) -> None:
             "body": "[" + event_json + "]",
             "isBase64Encoded": False,
         },
-        FakeContext(),
+        _context(),
     )
     elapsed = time.perf_counter() - T0
     _check_answer(answer, 1)
@@ -142,7 +115,7 @@ def memory_forwarder(apig_file: str, expected: int) -> None:
     import index
 
     before = _rss_kib()
-    answer = index.handler(event, FakeContext())
+    answer = index.handler(event, _context())
     _check_answer(answer, expected)
     _emit(peak_kib=_peak_kib(), before_kib=before)
 
@@ -163,6 +136,38 @@ def memory_sdk(endpoint: str, events_file: str, expected: int) -> None:
     if created != expected:
         raise SystemExit(f"the SDK created {created} events, not {expected}")
     _emit(peak_kib=_peak_kib(), before_kib=before)
+
+
+def memory_http(body_file: str, content_type: str) -> None:
+    """One body through the ``ingest`` entry as functions-framework serves it (its test client
+    drives the same WSGI app in this process, so the peak is the entry's, not a server's)."""
+    from benchmarks.http_entry import create_ingest_app
+
+    client = create_ingest_app().test_client()
+    with open(body_file, "rb") as handle:
+        body = handle.read()
+    before = _rss_kib()
+    started = time.perf_counter()
+    answer = client.post("/", data=body, headers={"Content-Type": content_type})
+    seconds = time.perf_counter() - started
+    _emit(peak_kib=_peak_kib(), before_kib=before, status=answer.status_code,
+          answer_bytes=len(answer.get_data()), seconds=seconds)  # fmt: skip
+
+
+def memory_apig(event_file: str) -> None:
+    """One API Gateway event (its body base64 or not) through ``index.handler``."""
+    import json
+
+    import index
+
+    with open(event_file, encoding="utf-8") as handle:
+        event = json.load(handle)
+    before = _rss_kib()
+    started = time.perf_counter()
+    answer = index.handler(event, _context())
+    seconds = time.perf_counter() - started
+    _emit(peak_kib=_peak_kib(), before_kib=before, status=answer["statusCode"],
+          answer_bytes=len(answer["body"].encode()), seconds=seconds)  # fmt: skip
 
 
 def _peak_kib() -> int:
@@ -188,6 +193,10 @@ def main(argv: list[str]) -> None:
         memory_forwarder(args[1], int(args[2]))
     elif mode == "memory-sdk":
         memory_sdk(args[0], args[1], int(args[2]))
+    elif mode == "memory-http":
+        memory_http(args[0], args[1])
+    elif mode == "memory-apig":
+        memory_apig(args[0])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

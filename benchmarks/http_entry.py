@@ -20,16 +20,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks import ROOT
+from benchmarks import ROOT, served
 
 MAIN_PY = Path(ROOT) / "function" / "main.py"
 TARGET = "ingest"
 
 
 def create_ingest_app() -> Any:
-    """The WSGI app of the HTTP entry; raises FileNotFoundError while function/main.py does not exist."""
-    if not MAIN_PY.is_file():
-        raise FileNotFoundError(f"{MAIN_PY} does not exist yet")
+    """The WSGI app of the HTTP entry, loaded as the ``functions-framework`` command loads it."""
     from functions_framework import create_app
 
     return create_app(target=TARGET, source=str(MAIN_PY))
@@ -51,8 +49,6 @@ class HttpEntry:
         self._log: IO[bytes] | None = None
 
     def __enter__(self) -> HttpEntry:
-        if not MAIN_PY.is_file():
-            raise FileNotFoundError(f"{MAIN_PY} does not exist yet")
         self.port = _free_port()
         # The server logs one line per invocation: keep it off the benchmark's output.
         self._log = tempfile.TemporaryFile()
@@ -88,12 +84,7 @@ class HttpEntry:
 
     def close(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            served.stop(self._process, grace_s=10)
             self._process = None
         if self._log is not None:
             self._log.close()

@@ -27,7 +27,7 @@ def send_all(
     """POST each chunk in turn; return how many events the server created."""
     base = urlsplit(endpoint)
     path = f"/V1.0/{project_id}/events"
-    conn = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+    conn = http.client.HTTPConnection(base.hostname or "127.0.0.1", base.port, timeout=30)
     created = 0
     try:
         for chunk in chunks:

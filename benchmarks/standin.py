@@ -10,17 +10,15 @@ never counted as the client's. Control: ``POST /_standin/config {"delay_ms": 30}
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+
+from benchmarks import served
 
 EVENTS_PATH = re.compile(r"^/V1\.0/[A-Za-z0-9-]{1,64}/events/?$")
 READY_PREFIX = "STANDIN-READY "
@@ -93,68 +91,32 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_standin/stats":
             with self.server.lock:
-                stats = {"requests": self.server.requests, "events": self.server.events}
+                stats: dict[str, float] = {"requests": self.server.requests, "events": self.server.events}
                 stats["busy_s"] = self.server.busy_s
             self._answer(200, stats)
         else:
             self._answer(404, {"error_code": "standin.404", "error_msg": f"no route {self.path}"})
 
 
-class StandIn:
+class StandIn(served.ChildServer):
     """The stand-in served by a child process: ``with StandIn() as s: s.url; s.set_delay(30)``."""
 
     def __init__(self, delay_ms: float = 0.0) -> None:
+        super().__init__()
         self.delay_ms = delay_ms
-        self.url = ""
-        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> StandIn:
-        root = Path(__file__).resolve().parent.parent
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.standin", "--port", "0", "--delay-ms", str(self.delay_ms)],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(root)},
-        )
-        line = self._process.stdout.readline() if self._process.stdout else ""
-        if not line.startswith(READY_PREFIX):
-            self.close()
-            raise RuntimeError(f"the Cloud Eye stand-in did not start (said {line!r})")
-        self.url = line[len(READY_PREFIX) :].strip()
+        args = ["--port", "0", "--delay-ms", str(self.delay_ms)]
+        self._start("benchmarks.standin", args, os.environ, READY_PREFIX)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            if self._process.stdout:
-                self._process.stdout.close()
-            self._process = None
-
-    def _call(self, method: str, path: str, payload: object = None) -> dict:
-        host_port = self.url.split("://", 1)[1]
-        conn = http.client.HTTPConnection(host_port, timeout=10)
-        try:
-            body = None if payload is None else json.dumps(payload).encode()
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            return json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
-
     def set_delay(self, delay_ms: float) -> None:
-        self._call("POST", "/_standin/config", {"delay_ms": delay_ms})
+        self.call("POST", "/_standin/config", {"delay_ms": delay_ms})
         self.delay_ms = delay_ms
 
-    def stats(self) -> dict:
-        return self._call("GET", "/_standin/stats")
+    def stats(self) -> dict[str, float]:
+        stats: dict[str, float] = self.call("GET", "/_standin/stats")
+        return stats
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,14 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     server = StandInServer((args.host, args.port), args.delay_ms)
-    host, port = server.server_address[:2]
-    print(f"{READY_PREFIX}http://{host}:{port}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    served.serve(server, f"http://{args.host}:{server.server_port}", READY_PREFIX)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ def test_quick_mode_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFi
     # THEN the JSON holds every figure, positive, and the printed table shows them
     results = json.loads(output.read_text(encoding="utf-8"))
     assert results["mode"] == "quick"
-    assert results["notes"] == []  # nothing skipped: index.py and main.py are both measured
     figures = results["figures"]
     for service in ("30ms", "0ms"):
         throughput = figures["throughput_eps"][service]
@@ -60,3 +59,17 @@ def test_quick_mode_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFi
     printed = capsys.readouterr().out
     assert "| throughput, 30 ms service time (events/s) |" in printed
     assert "vs SDK" in printed and str(output) in printed
+
+
+def test_a_quick_run_leaves_the_committed_results_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    written = {}
+
+    def record(plan: run.Plan, mode: str, output: Path, log: object) -> dict[str, str]:
+        written[mode] = output
+        return {"table_markdown": ""}
+
+    monkeypatch.setattr(run, "run", record)
+    run.main(["--quick", "--quiet"])
+    run.main(["--quiet"])
+    assert written == {"quick": run.QUICK_OUTPUT, "full": run.DEFAULT_OUTPUT}
+    assert run.QUICK_OUTPUT != run.DEFAULT_OUTPUT
