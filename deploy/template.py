@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from forwarder.jsontext import field_path
+
 SCHEMA_PATH = Path(__file__).with_name("template.schema.json")
 
 VAR_REF = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -51,7 +53,7 @@ class Problem:
 
     @property
     def field(self) -> str:
-        return format_path(self.path)
+        return field_path(self.path)
 
     def render(self, filename: str) -> str:
         where = f"{filename}:{self.line}" if self.line else filename
@@ -92,17 +94,6 @@ class Template:
     @property
     def zip_name(self) -> str:
         return f"{self.function['name']}.zip"
-
-
-def format_path(path: FieldPath) -> str:
-    """`('triggers', 'kafka', 'topics', 0)` -> `triggers.kafka.topics[0]`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def load_schema() -> dict[str, Any]:
@@ -365,7 +356,7 @@ def _rule_problems(t: Template) -> list[Problem]:
     unused = set(declared) - referenced_variables({k: v for k, v in t.data.items() if k != "variables"})
     for name in sorted(unused):
         t.warnings.append(
-            f"{format_path(('variables', name))} (line {_line_of(t.lines, ('variables', name))}) "
+            f"{field_path(('variables', name))} (line {_line_of(t.lines, ('variables', name))}) "
             "is declared but never used"
         )
     return problems
