@@ -38,6 +38,14 @@ def problems(path: Path) -> list[str]:
     return [p.render("template.yaml") for p in info.value.problems]
 
 
+def problem_for(path: Path, field: str) -> str:
+    """The first problem reported for ``field``."""
+    found = problems(path)
+    matching = [p for p in found if f": {field}: " in p]
+    assert matching, found
+    return matching[0]
+
+
 def test_schema_is_a_valid_json_schema() -> None:
     from jsonschema import Draft202012Validator
 
@@ -208,14 +216,66 @@ def test_all_problems_are_reported_in_line_order(tmp_path: Path) -> None:
         ),
         ("  name: cloudeye-event-forwarder", "  name: 9lives", "function.name", "a letter first"),
         ("  memory: 256", "  memory: 256\n  memory: 512", "function.memory", "duplicate field"),
+        ("    schedule: 5m", "    schedule: 90m", "triggers.timer.schedule", "'90m' is not a rate: 1m to"),
+        ("    schedule: 5m", "    schedule: 0h", "triggers.timer.schedule", "is not a rate"),
+        ("    schedule: 5m", "    schedule: every 5m", "triggers.timer.schedule", "is not a rate"),
+        (
+            "      event_name: ForwarderHeartbeat",
+            "      event_name: ForwarderHeartbeat\n      time: 1732611012000",
+            "triggers.timer.event.time",
+            "leave time out: each event takes the moment the timer fires",
+        ),
+        (
+            "        event_level: Info",
+            "        event_level: Loud",
+            "triggers.timer.event.detail.event_level",
+            "Critical",
+        ),
+        (
+            "      event_source: forwarder.heartbeat",
+            "      event_source: heartbeat",
+            "triggers.timer.event.event_source",
+            "must be 'service.item'",
+        ),
+        (
+            "        resource_name: cloudeye-event-forwarder",
+            "        resource_name: ${var.region}",
+            "triggers.timer.event",
+            "${var.NAME} references are not allowed in the timer's event",
+        ),
+        (
+            "        content: the event forwarder is alive",
+            "        content: " + "x" * 2100,
+            "triggers.timer.event",
+            "a timer carries at most 2048",
+        ),
+        ("  namespace: FORWARDER.EVENTS", "  namespace: SYS.EVENTS", "metrics.namespace", "is reserved"),
+        ("  namespace: FORWARDER.EVENTS", "  namespace: forwarder", "metrics.namespace", "is not a custom"),
+        (
+            "    CLOUDEYE_TIMEOUT_S: 10",
+            "    CLOUDEYE_TIMEOUT_S: 10\n    FORWARDER_METRICS_NAMESPACE: A.B",
+            "function.environment.FORWARDER_METRICS_NAMESPACE",
+            "also set by metrics.namespace; keep one",
+        ),
+        ("    period_s: 300", "    period_s: 60", "metrics.alarms.period_s", "60 is not one of: 300, 1200"),
     ],
 )
 def test_rule_violations_are_named(tmp_path: Path, old: str, new: str, field: str, words: str) -> None:
-    found = problems(variant(tmp_path, old, new))
-    matching = [p for p in found if f": {field}: " in p]
-    assert matching, found
-    assert words in matching[0]
-    assert re.match(r"template\.yaml:\d+: ", matching[0])
+    # The shipped template with its commented-out examples (timer, metrics) switched on
+    assert WITH_METRICS.count(old) == 1, old
+    path = tmp_path / "template.yaml"
+    path.write_text(WITH_METRICS.replace(old, new), encoding="utf-8")
+    problem = problem_for(path, field)
+    assert words in problem
+    assert re.match(r"template\.yaml:\d+: ", problem)
+
+
+def test_a_bad_field_of_the_heartbeat_event_is_named_with_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    text = WITH_METRICS.replace("        event_level: Info", "        event_level: Loud")
+    path.write_text(text, encoding="utf-8")
+    problem = problem_for(path, "triggers.timer.event.detail.event_level")
+    assert problem.startswith(f"template.yaml:{line_of(path, 'event_level: Loud')}: ")
 
 
 def test_not_yaml_at_all(tmp_path: Path) -> None:
@@ -263,65 +323,3 @@ def test_the_commented_out_examples_are_valid_when_uncommented(tmp_path: Path) -
     assert template.data["triggers"]["timer"]["schedule"] == "5m"
     assert template.data["metrics"]["alarms"]["rejected_above"] == 10
     assert template.warnings == []
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "field", "words"),
-    [
-        ("    schedule: 5m", "    schedule: 90m", "triggers.timer.schedule", "'90m' is not a rate: 1m to"),
-        ("    schedule: 5m", "    schedule: 0h", "triggers.timer.schedule", "is not a rate"),
-        ("    schedule: 5m", "    schedule: every 5m", "triggers.timer.schedule", "is not a rate"),
-        (
-            "      event_name: ForwarderHeartbeat",
-            "      event_name: ForwarderHeartbeat\n      time: 1732611012000",
-            "triggers.timer.event.time",
-            "leave time out: each event takes the moment the timer fires",
-        ),
-        (
-            "        event_level: Info",
-            "        event_level: Loud",
-            "triggers.timer.event.detail.event_level",
-            "Critical",
-        ),
-        (
-            "      event_source: forwarder.heartbeat",
-            "      event_source: heartbeat",
-            "triggers.timer.event.event_source",
-            "must be 'service.item'",
-        ),
-        (
-            "        resource_name: cloudeye-event-forwarder",
-            "        resource_name: ${var.region}",
-            "triggers.timer.event",
-            "${var.NAME} references are not allowed in the timer's event",
-        ),
-        (
-            "        content: the event forwarder is alive",
-            "        content: " + "x" * 2100,
-            "triggers.timer.event",
-            "a timer carries at most 2048",
-        ),
-        ("  namespace: FORWARDER.EVENTS", "  namespace: SYS.EVENTS", "metrics.namespace", "is reserved"),
-        ("  namespace: FORWARDER.EVENTS", "  namespace: forwarder", "metrics.namespace", "is not a custom"),
-        (
-            "    CLOUDEYE_TIMEOUT_S: 10",
-            "    CLOUDEYE_TIMEOUT_S: 10\n    FORWARDER_METRICS_NAMESPACE: A.B",
-            "function.environment.FORWARDER_METRICS_NAMESPACE",
-            "also set by metrics.namespace; keep one",
-        ),
-        ("    period_s: 300", "    period_s: 60", "metrics.alarms.period_s", "60 is not one of: 300, 1200"),
-    ],
-)
-def test_timer_and_metrics_problems_are_named(
-    tmp_path: Path, old: str, new: str, field: str, words: str
-) -> None:
-    assert WITH_METRICS.count(old) == 1, old
-    path = tmp_path / "template.yaml"
-    path.write_text(WITH_METRICS.replace(old, new), encoding="utf-8")
-    found = problems(path)
-    matching = [p for p in found if f": {field}: " in p]
-    assert matching, found
-    assert words in matching[0]
-    # the line is the changed field's own (or, for the event as a whole, the event's)
-    needle = "    event:" if field.endswith(".event") else new.split("\n")[-1]
-    assert matching[0].startswith(f"template.yaml:{line_of(path, needle)}: ")
