@@ -149,10 +149,14 @@ def _is_dds(event: Mapping[str, Any]) -> bool:
 
 def _mq_kind(event: Mapping[str, Any]) -> Trigger | None:
     """The message-queue trigger of a records[].messages[] (or flat messages[]) payload."""
-    if _list(event, "records") is None and _list(event, "messages") is None:
+    records = _list(event, "records")
+    if records is None and _list(event, "messages") is None:
         return None
     if "trigger_type" not in event:
-        return Trigger.KAFKA  # the shape alone: DMS for Kafka payloads without a trigger_type
+        # The shape alone (DMS for Kafka payloads without a trigger_type): every record must carry
+        # messages, or another service's records[] would be read as Kafka.
+        has_messages = all(isinstance(r, dict) and isinstance(r.get("messages"), list) for r in records or ())
+        return Trigger.KAFKA if has_messages else None
     kind = _trigger_type(event)
     return _MQ_TRIGGER_TYPES.get(kind) if kind else None
 
