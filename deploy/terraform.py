@@ -27,7 +27,8 @@ from deploy.template import VAR_REF, Template, referenced_variables, timer_user_
 from forwarder.triggers import Trigger
 
 PROVIDER_SOURCE = "huaweicloud/huaweicloud"
-PROVIDER_VERSION = ">= 1.70.0"
+# 1.75.2 is the first release with huaweicloud_fgs_function_trigger_status_action.
+PROVIDER_VERSION = ">= 1.75.2"
 TERRAFORM_VERSION = ">= 1.3.0"
 
 FUNCTION = "huaweicloud_fgs_function"
@@ -37,8 +38,10 @@ ASYNC_CONFIG = "huaweicloud_fgs_async_invoke_configuration"
 ALARM_RULE = "huaweicloud_ces_alarmrule"
 NAME = "forwarder"  # local name of the function and async config resources
 FUNCTION_URN = f"${{{FUNCTION}.{NAME}.urn}}"
-# A trigger's event_data after creation is FunctionGraph's business (see the module docstring).
+# A trigger's event_data after creation is FunctionGraph's business (see the module docstring);
+# the status of a trigger with a status action is the action's.
 IGNORE_EVENT_DATA = {"ignore_changes": ["event_data"]}
+IGNORE_EVENT_DATA_AND_STATUS = {"ignore_changes": ["event_data", "status"]}
 
 # CreateTrigger's trigger_type_code per gateway kind.
 HTTP_TRIGGER_TYPES = {"dedicated": "DEDICATEDGATEWAY", "shared": "APIG"}
@@ -291,7 +294,7 @@ def render(template: Template) -> dict[str, Any]:
             "function_urn": FUNCTION_URN,
             "type": type_code,
             "event_data": event_data,
-            "lifecycle": IGNORE_EVENT_DATA,
+            "lifecycle": IGNORE_EVENT_DATA if status is None else IGNORE_EVENT_DATA_AND_STATUS,
         }
         if status is not None:
             # The same event_data text as the trigger's (the provider's advice), never a reference
