@@ -430,7 +430,9 @@ def test_timer_user_event_already_parsed_and_odd_firing_times() -> None:
         ("Hello world", "the timer's user_event is not JSON: Expecting value (line 1, column 1): put one"),
         ("", "the timer sent no user_event: put one event, an array of events or {\"events\": [...]}"),
         (None, "the timer sent no user_event"),
-        ("3", "the message holds a JSON number, not an event object or an array of events"),
+        ("3", "the user_event holds a JSON number, not an event object or an array of events"),
+        ('{"events": 3}', '"events" in the user_event is a JSON number, not an array of events'),
+        ("[]", "the user_event holds an empty array: no events"),
     ],
 )
 def test_timer_without_events_is_one_rejection(user_event: object, reason: str) -> None:

@@ -78,6 +78,7 @@ class TriggerSpec:
     supported: bool = True
     base64: bool = False  # message data is base64 text of the JSON
     unwrap_body: bool = False  # a message may be an envelope whose "body" holds the JSON
+    noun: str = "message"  # what one message is called in a rejection's reason
 
 
 # --- small readers ---------------------------------------------------------------------------
@@ -246,11 +247,11 @@ def _fired_ms(value: Any) -> int:
 
 def _timed(value: Any, fired_ms: int) -> Any:
     """Events without a ``time`` take the moment the timer fired: a fixed heartbeat can be sent."""
-    value = jsontext.unwrap_events(value)
-    if isinstance(value, dict) and "time" not in value:
+    items = jsontext.unwrap_events(value)
+    if isinstance(items, list):
+        return [_timed(item, fired_ms) if isinstance(item, dict) else item for item in items]
+    if isinstance(value, dict) and "time" not in value and not jsontext.is_events_wrapper(value):
         return {**value, "time": fired_ms}
-    if isinstance(value, list):
-        return [_timed(item, fired_ms) if isinstance(item, dict) else item for item in value]
     return value
 
 
@@ -274,7 +275,7 @@ def _direct_messages(event: Any) -> Iterator[Piece]:
 SPECS: tuple[TriggerSpec, ...] = (
     # Order matters: the first spec that recognises a payload names its trigger.
     TriggerSpec(Trigger.APIG, "API Gateway", "an HTTP request with a body", _is_apig),
-    TriggerSpec(Trigger.TIMER, "Timer", "user_event", _is_timer, _timer_messages),
+    TriggerSpec(Trigger.TIMER, "Timer", "user_event", _is_timer, _timer_messages, noun="user_event"),
     TriggerSpec(Trigger.DDS, "DDS", "records[].dds", _is_dds, supported=False),
     TriggerSpec(
         Trigger.KAFKA,
@@ -319,6 +320,7 @@ SPECS: tuple[TriggerSpec, ...] = (
         '[...], {"events": [...]} or one event',
         _is_direct,
         _direct_messages,
+        noun="payload",
     ),
 )
 SPEC_BY_TRIGGER = {spec.trigger: spec for spec in SPECS}
@@ -479,7 +481,6 @@ def queue_candidates(
         return [_not_taken(event, trigger)]
     if not isinstance(event, dict) and trigger is not Trigger.DIRECT:
         return [_not_taken(event, Trigger.UNKNOWN)]
-    noun = "payload" if trigger is Trigger.DIRECT else "message"
     candidates: list[Candidate] = []
     for piece in spec.messages(event):
         if isinstance(piece, Candidate):
@@ -493,7 +494,7 @@ def queue_candidates(
                 base64_data=spec.base64,
                 unwrap_body=spec.unwrap_body,
                 max_items=max_items,
-                noun=noun,
+                noun=spec.noun,
             )
         )
     return candidates
