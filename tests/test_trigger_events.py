@@ -26,6 +26,7 @@ DELIVERED = {
     "rabbitmq": ["QueueConsumerDown", "QueueConsumerBack"],
     "smn": ["DeployStarted", "DeployFinished", "SmokeTestFailed"],
     "dis": ["LoginFailuresSpike", "WafBlockRateHigh", "WafRuleUpdated"],
+    "pubsub": ["BucketPolicyChanged", "BucketQuotaNear"],
     "timer": ["ForwarderHeartbeat"],
     "timer_events": ["NightlyCheckStarted", "NightlyCheckReminder"],
 }
