@@ -567,3 +567,7 @@ def test_the_schema_check_itself_catches_mistakes() -> None:
     assert "fn.custom_image: more than 1 blocks" in found
     assert "fn.custom_image[0].url: required attribute missing" in found
     assert "fn.runtime: required attribute missing" in found
+    trigger = {"function_urn": "u", "type": "KAFKA", "event_data": "{}"}
+    trigger["lifecycle"] = {"ignore_changes": ["data"]}
+    found = schema_violations(SCHEMAS["huaweicloud_fgs_function_trigger"], trigger, "trigger.kafka")
+    assert found == ["trigger.kafka.lifecycle.ignore_changes: no attribute 'data'"]
