@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from forwarder.jsontext import field_path
+
 SCHEMA_PATH = Path(__file__).with_name("template.schema.json")
 
 VAR_REF = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -38,6 +40,15 @@ _SECRET_LIKE_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|_SK|_KEY)$")
 # FunctionGraph: all environment variables of a function together may hold 4096 characters.
 ENVIRONMENT_MAX_CHARS = 4096
 
+# Cloud Eye keeps these namespace services for its own metrics.
+RESERVED_NAMESPACES = frozenset({"SYS", "AGT", "SRE"})
+METRICS_NAMESPACE_ENV = "FORWARDER_METRICS_NAMESPACE"
+# A timer's rate: whole minutes (1-60), hours (1-24) or days (1-30).
+TIMER_RATE = re.compile(r"^([1-9][0-9]*)([mhd])$")
+TIMER_RATE_MAX = {"m": 60, "h": 24, "d": 30}
+# FunctionGraph keeps at most 2 KB of a timer's additional information (its user_event).
+TIMER_USER_EVENT_MAX_BYTES = 2048
+
 FieldPath = tuple[str | int, ...]
 
 
@@ -51,7 +62,7 @@ class Problem:
 
     @property
     def field(self) -> str:
-        return format_path(self.path)
+        return field_path(self.path)
 
     def render(self, filename: str) -> str:
         where = f"{filename}:{self.line}" if self.line else filename
@@ -92,17 +103,6 @@ class Template:
     @property
     def zip_name(self) -> str:
         return f"{self.function['name']}.zip"
-
-
-def format_path(path: FieldPath) -> str:
-    """`('triggers', 'kafka', 'topics', 0)` -> `triggers.kafka.topics[0]`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def load_schema() -> dict[str, Any]:
@@ -362,10 +362,67 @@ def _rule_problems(t: Template) -> list[Problem]:
         if ("password" in kafka) != ("username" in kafka):
             add(("triggers", "kafka"), "username and password go together (SASL); give both or neither")
 
+    timer = triggers.get("timer")
+    if timer is not None:
+        for path, message in timer_problems(timer):
+            add(("triggers", "timer", *path), message)
+
+    metrics = t.data.get("metrics")
+    if metrics is not None:
+        service = metrics["namespace"].split(".")[0]
+        if service.upper() in RESERVED_NAMESPACES:
+            add(
+                ("metrics", "namespace"),
+                f"{service!r} is reserved for Cloud Eye's own metrics; choose another service name",
+            )
+        if METRICS_NAMESPACE_ENV in environment:
+            add(("function", "environment", METRICS_NAMESPACE_ENV), "also set by metrics.namespace; keep one")
+
     unused = set(declared) - referenced_variables({k: v for k, v in t.data.items() if k != "variables"})
     for name in sorted(unused):
         t.warnings.append(
-            f"{format_path(('variables', name))} (line {_line_of(t.lines, ('variables', name))}) "
+            f"{field_path(('variables', name))} (line {_line_of(t.lines, ('variables', name))}) "
             "is declared but never used"
         )
     return problems
+
+
+def timer_user_event(event: dict[str, Any]) -> str:
+    """The text a timer trigger sends as its user_event: the event as compact JSON."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event_path(field_name: str) -> FieldPath:
+    """`detail.dimensions[0].name` -> ('detail', 'dimensions', 0, 'name')."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", field_name)
+    return tuple(int(part[1:-1]) if part.startswith("[") else part for part in parts)
+
+
+def timer_problems(timer: dict[str, Any]) -> list[tuple[FieldPath, str]]:
+    """What is wrong with a timer trigger: its schedule and the event it sends."""
+    found: list[tuple[FieldPath, str]] = []
+    rate = TIMER_RATE.match(timer["schedule"])
+    if timer["schedule_type"] == "rate" and (
+        rate is None or int(rate.group(1)) > TIMER_RATE_MAX[rate.group(2)]
+    ):
+        rates = "1m to 60m, 1h to 24h or 1d to 30d"
+        found.append((("schedule",), f"{timer['schedule']!r} is not a rate: {rates}"))
+    event = timer["event"]
+    if "time" in event:
+        found.append((("event", "time"), "leave time out: each event takes the moment the timer fires"))
+    if referenced_variables(event):
+        found.append((("event",), "${var.NAME} references are not allowed in the timer's event"))
+    size = len(timer_user_event(event).encode("utf-8"))
+    if size > TIMER_USER_EVENT_MAX_BYTES:
+        found.append(
+            (("event",), f"takes {size} bytes as JSON; a timer carries at most {TIMER_USER_EVENT_MAX_BYTES}")
+        )
+    # The forwarder's own rules, so a heartbeat that Cloud Eye would refuse is caught before deploy.
+    from forwarder.events import now_ms, validate_events
+
+    outcome = validate_events([{**event, "time": now_ms()}])
+    for error in outcome.errors.get(0, []):
+        if error.field != "time":
+            found.append((("event", *_event_path(error.field)), error.message))
+    return found
+

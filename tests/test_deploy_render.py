@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ import pytest
 
 from deploy.template import load_template
 from deploy.terraform import render, write
+from forwarder import triggers as forwarder_triggers
+from forwarder.events import validate_events
+from tests.support.template_variants import SHIPPED, WITH_METRICS, WITH_TIMER
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SHIPPED = (ROOT / "template.yaml").read_text(encoding="utf-8")
+# Terraform's own arguments of every resource block, which no provider schema lists.
+META_ARGUMENTS = {"lifecycle", "depends_on", "count", "for_each", "provider"}
 
 
 def _provider_schemas() -> dict[str, dict[str, Any]]:
@@ -67,11 +72,15 @@ OBS_EVERYTHING = re.sub(
 NO_SASL_NO_VPC_NO_ASYNC = SHIPPED.replace(
     "    username: ${var.kafka_user}\n    password: ${var.kafka_password}\n", ""
 ).split("\nasync:")[0]
+KAFKA_DISABLED = SHIPPED.replace("    enabled: true\n", "    enabled: false\n", 1)
 VARIANTS = {
     "shipped": SHIPPED,
     "shared-gateway": SHARED_GATEWAY,
     "obs-code-and-destination": OBS_EVERYTHING,
     "no-sasl-no-async": NO_SASL_NO_VPC_NO_ASYNC,
+    "kafka-disabled": KAFKA_DISABLED,
+    "heartbeat-timer": WITH_TIMER,
+    "metrics-and-alarms": WITH_METRICS,
 }
 
 
@@ -101,6 +110,13 @@ def schema_violations(block: dict[str, Any], body: dict[str, Any], where: str) -
     blocks = block.get("block_types", {})
     for key, value in body.items():
         if key == "//":
+            continue
+        if key == "lifecycle" and where.count(".") == 1:
+            for name in value.get("ignore_changes", []):
+                if name not in attributes:
+                    found.append(f"{where}.lifecycle.ignore_changes: no attribute {name!r}")
+            continue
+        if key in META_ARGUMENTS and where.count(".") == 1:
             continue
         if key in attributes:
             attr = attributes[key]
@@ -160,12 +176,13 @@ def test_every_reference_resolves(tmp_path: Path, name: str) -> None:
             assert attribute in SCHEMAS[kind]["attributes"], ref
 
 
-def test_shipped_template_renders_the_three_resource_types(tmp_path: Path) -> None:
+def test_shipped_template_renders_the_four_resource_types(tmp_path: Path) -> None:
     doc = render_text(tmp_path, SHIPPED)
     assert sorted(doc["resource"]) == [
         "huaweicloud_fgs_async_invoke_configuration",
         "huaweicloud_fgs_function",
         "huaweicloud_fgs_function_trigger",
+        "huaweicloud_fgs_function_trigger_status_action",
     ]
     fn = doc["resource"]["huaweicloud_fgs_function"]["forwarder"]
     assert fn["runtime"] == "Python3.10"
@@ -177,7 +194,203 @@ def test_shipped_template_renders_the_three_resource_types(tmp_path: Path) -> No
     assert doc["terraform"]["required_providers"]["huaweicloud"]["source"] == "huaweicloud/huaweicloud"
     triggers = doc["resource"]["huaweicloud_fgs_function_trigger"]
     assert {t["type"] for t in triggers.values()} == {"DEDICATEDGATEWAY", "KAFKA"}
-    assert triggers["kafka"]["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("agency", "rendered"),
+    [
+        ("${var.agency_name}", "${var.agency_name}"),
+        ("cloudeye-forwarder-agency", "cloudeye-forwarder-agency"),
+    ],
+)
+def test_the_agency_reaches_the_function(tmp_path: Path, agency: str, rendered: str) -> None:
+    # Without its agency the function has no credentials at all: the provider cannot tell.
+    text = SHIPPED.replace("  agency: ${var.agency_name}", f"  agency: {agency}")
+    fn = render_text(tmp_path, text)["resource"]["huaweicloud_fgs_function"]["forwarder"]
+    assert fn["agency"] == rendered
+
+
+# --- trigger status and drift ---------------------------------------------------------------------
+
+
+def test_kafka_trigger_is_active_after_the_first_apply(tmp_path: Path) -> None:
+    # FunctionGraph creates Kafka triggers DISABLED whatever the create call says; the status action
+    # switches it in the same apply.
+    resources = render_text(tmp_path, SHIPPED)["resource"]
+    trigger = resources["huaweicloud_fgs_function_trigger"]["kafka"]
+    action = resources["huaweicloud_fgs_function_trigger_status_action"]["kafka"]
+    assert action == {
+        "function_urn": "${huaweicloud_fgs_function.forwarder.urn}",
+        "trigger_id": "${huaweicloud_fgs_function_trigger.kafka.id}",
+        "trigger_type_code": "KAFKA",
+        "trigger_status": "ACTIVE",
+        "event_data": trigger["event_data"],
+        "lifecycle": {"ignore_changes": ["event_data"]},
+    }
+    # the action owns the status: the trigger says nothing the create call would ignore, and a
+    # status changed by the action is no drift of the trigger
+    assert "status" not in trigger
+    assert trigger["lifecycle"] == {"ignore_changes": ["event_data", "status"]}
+    # the HTTP trigger is created ACTIVE and has no switch
+    assert set(resources["huaweicloud_fgs_function_trigger_status_action"]) == {"kafka"}
+
+
+def test_kafka_enabled_false_renders_no_active_status(tmp_path: Path) -> None:
+    resources = render_text(tmp_path, KAFKA_DISABLED)["resource"]
+    kafka = {
+        "trigger": resources["huaweicloud_fgs_function_trigger"]["kafka"],
+        "action": resources["huaweicloud_fgs_function_trigger_status_action"]["kafka"],
+    }
+    assert kafka["action"]["trigger_status"] == "DISABLED"
+    assert "ACTIVE" not in json.dumps(kafka)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_trigger_and_status_action_ignores_event_data_drift(tmp_path: Path, name: str) -> None:
+    resources = render_text(tmp_path, VARIANTS[name])["resource"]
+    bodies = [
+        *resources["huaweicloud_fgs_function_trigger"].values(),
+        *resources.get("huaweicloud_fgs_function_trigger_status_action", {}).values(),
+    ]
+    assert bodies
+    for body in bodies:
+        assert body["lifecycle"]["ignore_changes"][0] == "event_data"
+    assert resources["huaweicloud_fgs_function_trigger"]["http"]["lifecycle"] == {
+        "ignore_changes": ["event_data"]
+    }
+
+
+# --- the heartbeat timer ----------------------------------------------------------------------------
+
+
+def test_heartbeat_timer_renders_a_timer_trigger_with_its_event(tmp_path: Path) -> None:
+    resources = render_text(tmp_path, WITH_TIMER)["resource"]
+    trigger = resources["huaweicloud_fgs_function_trigger"]["timer"]
+    assert trigger["type"] == "TIMER"
+    data = json.loads(trigger["event_data"])
+    check_event_data("TIMER", data)
+    assert (data["name"], data["schedule_type"], data["schedule"]) == ("forwarder_heartbeat", "Rate", "5m")
+    assert resources["huaweicloud_fgs_function_trigger_status_action"]["timer"]["trigger_status"] == "ACTIVE"
+    # WHEN the timer fires, FunctionGraph hands user_event to index.handler: it is a valid event
+    fired = {
+        "version": "v1.0",
+        "time": datetime.now(timezone.utc).isoformat(),
+        "trigger_type": "TIMER",
+        "trigger_name": data["name"],
+        "user_event": data["user_event"],
+    }
+    assert forwarder_triggers.detect(fired) is forwarder_triggers.Trigger.TIMER
+    (candidate,) = forwarder_triggers.queue_candidates(fired, forwarder_triggers.Trigger.TIMER)
+    outcome = validate_events([candidate.value])
+    assert outcome.errors == {}
+    assert outcome.valid[0][1]["event_name"] == "ForwarderHeartbeat"
+
+
+def test_a_disabled_timer_is_switched_off_by_its_status_action(tmp_path: Path) -> None:
+    text = WITH_TIMER.replace(
+        "    # Timers are created ACTIVE; false switches it off (also through a status action).\n"
+        "    enabled: true",
+        "    enabled: false",
+    )
+    action = render_text(tmp_path, text)["resource"]["huaweicloud_fgs_function_trigger_status_action"]
+    assert (action["timer"]["trigger_status"], action["kafka"]["trigger_status"]) == ("DISABLED", "ACTIVE")
+
+
+# --- environment derived from the template --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "deadline"), [(30000, "27"), (60000, "57"), (5000, "2.5"), (1, "0.0005")]
+)
+def test_http_deadline_is_a_little_less_than_the_gateway_timeout(
+    tmp_path: Path, timeout_ms: int, deadline: str
+) -> None:
+    text = SHIPPED.replace("    timeout_ms: 30000", f"    timeout_ms: {timeout_ms}")
+    doc = render_text(tmp_path, text)
+    assert doc["locals"]["user_data"]["FORWARDER_HTTP_DEADLINE_S"] == deadline
+
+
+def test_an_explicit_http_deadline_is_kept_and_none_without_http(tmp_path: Path) -> None:
+    text = SHIPPED.replace(
+        "    CLOUDEYE_TIMEOUT_S: 10", "    CLOUDEYE_TIMEOUT_S: 10\n    FORWARDER_HTTP_DEADLINE_S: 12"
+    )
+    assert render_text(tmp_path, text)["locals"]["user_data"]["FORWARDER_HTTP_DEADLINE_S"] == "12"
+    without_http = re.sub(r"\n  http:\n(    .*\n)+", "\n", SHIPPED)
+    user_data = render_text(tmp_path, without_http)["locals"]["user_data"]
+    assert "FORWARDER_HTTP_DEADLINE_S" not in user_data
+
+
+# --- the forwarder's own metrics and their alarms ---------------------------------------------------
+
+
+def test_metrics_namespace_and_function_name_reach_the_function(tmp_path: Path) -> None:
+    user_data = render_text(tmp_path, WITH_METRICS)["locals"]["user_data"]
+    assert user_data["FORWARDER_METRICS_NAMESPACE"] == "FORWARDER.EVENTS"
+    assert user_data["FORWARDER_FUNCTION_NAME"] == "cloudeye-event-forwarder"
+    assert "FORWARDER_METRICS_NAMESPACE" not in render_text(tmp_path, SHIPPED)["locals"]["user_data"]
+
+
+def test_alarm_rules_per_trigger_on_failed_and_rejected(tmp_path: Path) -> None:
+    rules = render_text(tmp_path, WITH_METRICS)["resource"]["huaweicloud_ces_alarmrule"]
+    assert sorted(rules) == [
+        "http_failed",
+        "http_rejected",
+        "kafka_failed",
+        "kafka_rejected",
+        "timer_failed",
+        "timer_rejected",
+    ]
+    for key, trigger in (("http", "apig"), ("kafka", "kafka"), ("timer", "timer")):
+        for metric, threshold in (("failed", 0), ("rejected", 10)):
+            rule = rules[f"{key}_{metric}"]
+            assert rule["alarm_name"] == f"cloudeye-event-forwarder-{trigger}-{metric}"
+            assert rule["metric"] == [{"namespace": "FORWARDER.EVENTS"}]
+            assert rule["resources"] == [
+                {
+                    "dimensions": [
+                        {"name": "function", "value": "cloudeye-event-forwarder"},
+                        {"name": "trigger", "value": trigger},
+                    ]
+                }
+            ]
+            (condition,) = rule["condition"]
+            assert condition == {
+                "metric_name": metric,
+                "period": 300,
+                "filter": "sum",
+                "comparison_operator": ">",
+                "value": threshold,
+                "count": 1,
+                "unit": "count",
+                "alarm_level": 2,
+            }
+            assert rule["alarm_actions"] == [
+                {"type": "notification", "notification_list": ["${var.alarm_topic_urn}"]}
+            ]
+            assert rule["alarm_action_enabled"] is True
+
+
+def test_alarm_dimension_values_are_the_forwarders_trigger_names(tmp_path: Path) -> None:
+    rules = render_text(tmp_path, WITH_METRICS)["resource"]["huaweicloud_ces_alarmrule"]
+    values = {rule["resources"][0]["dimensions"][1]["value"] for rule in rules.values()}
+    assert values <= {t.value for t in forwarder_triggers.Trigger}
+
+
+def test_alarm_threshold_and_period_follow_the_template(tmp_path: Path) -> None:
+    text = WITH_METRICS.replace("    rejected_above: 10", "    rejected_above: 250").replace(
+        "    period_s: 300", "    period_s: 3600"
+    )
+    rules = render_text(tmp_path, text)["resource"]["huaweicloud_ces_alarmrule"]
+    assert rules["kafka_rejected"]["condition"][0]["value"] == 250
+    assert rules["kafka_failed"]["condition"][0]["value"] == 0
+    assert {rule["condition"][0]["period"] for rule in rules.values()} == {3600}
+
+
+def test_metrics_without_alarms_render_no_alarm_rule(tmp_path: Path) -> None:
+    text = re.sub(r"\n  alarms:\n(    .*\n)+", "\n", WITH_METRICS)
+    doc = render_text(tmp_path, text)
+    assert "huaweicloud_ces_alarmrule" not in doc["resource"]
+    assert doc["locals"]["user_data"]["FORWARDER_METRICS_NAMESPACE"] == "FORWARDER.EVENTS"
 
 
 # --- event_data is CreateTrigger's body -----------------------------------------------------------
@@ -282,7 +495,7 @@ def test_write_is_atomic_and_stable(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_path: Path) -> None:
     # GIVEN the rendered variables, locals and event_data, without the provider (not reachable here)
-    doc = render_text(tmp_path, SHIPPED)
+    doc = render_text(tmp_path, WITH_METRICS)
     triggers = doc["resource"]["huaweicloud_fgs_function_trigger"]
     probe = {
         "variable": doc["variable"],
@@ -290,6 +503,7 @@ def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_pat
         "output": {
             "kafka": {"value": triggers["kafka"]["event_data"], "sensitive": True},
             "http": {"value": triggers["http"]["event_data"]},
+            "timer": {"value": triggers["timer"]["event_data"]},
             "user_data": {"value": "${jsonencode(local.user_data)}"},
         },
     }
@@ -336,7 +550,12 @@ def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_pat
     http = json.loads(outputs["http"]["value"])
     assert http["group_id"] == "apig_group_id-value"
     check_event_data("DEDICATEDGATEWAY", http)
-    assert json.loads(outputs["user_data"]["value"])["CLOUDEYE_REGION"] == "ap-southeast-1"
+    user_data = json.loads(outputs["user_data"]["value"])
+    assert user_data["CLOUDEYE_REGION"] == "ap-southeast-1"
+    assert user_data["FORWARDER_HTTP_DEADLINE_S"] == "27"
+    timer = json.loads(outputs["timer"]["value"])
+    check_event_data("TIMER", timer)
+    assert json.loads(timer["user_event"])["event_name"] == "ForwarderHeartbeat"
 
 
 def test_the_schema_check_itself_catches_mistakes() -> None:
@@ -348,3 +567,7 @@ def test_the_schema_check_itself_catches_mistakes() -> None:
     assert "fn.custom_image: more than 1 blocks" in found
     assert "fn.custom_image[0].url: required attribute missing" in found
     assert "fn.runtime: required attribute missing" in found
+    trigger = {"function_urn": "u", "type": "KAFKA", "event_data": "{}"}
+    trigger["lifecycle"] = {"ignore_changes": ["data"]}
+    found = schema_violations(SCHEMAS["huaweicloud_fgs_function_trigger"], trigger, "trigger.kafka")
+    assert found == ["trigger.kafka.lifecycle.ignore_changes: no attribute 'data'"]

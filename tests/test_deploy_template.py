@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.template import TemplateError, load_schema, load_template
+from tests.support.template_variants import WITH_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -35,6 +36,14 @@ def problems(path: Path) -> list[str]:
     with pytest.raises(TemplateError) as info:
         load_template(path)
     return [p.render("template.yaml") for p in info.value.problems]
+
+
+def problem_for(path: Path, field: str) -> str:
+    """The first problem reported for ``field``."""
+    found = problems(path)
+    matching = [p for p in found if f": {field}: " in p]
+    assert matching, found
+    return matching[0]
 
 
 def test_schema_is_a_valid_json_schema() -> None:
@@ -207,14 +216,66 @@ def test_all_problems_are_reported_in_line_order(tmp_path: Path) -> None:
         ),
         ("  name: cloudeye-event-forwarder", "  name: 9lives", "function.name", "a letter first"),
         ("  memory: 256", "  memory: 256\n  memory: 512", "function.memory", "duplicate field"),
+        ("    schedule: 5m", "    schedule: 90m", "triggers.timer.schedule", "'90m' is not a rate: 1m to"),
+        ("    schedule: 5m", "    schedule: 0h", "triggers.timer.schedule", "is not a rate"),
+        ("    schedule: 5m", "    schedule: every 5m", "triggers.timer.schedule", "is not a rate"),
+        (
+            "      event_name: ForwarderHeartbeat",
+            "      event_name: ForwarderHeartbeat\n      time: 1732611012000",
+            "triggers.timer.event.time",
+            "leave time out: each event takes the moment the timer fires",
+        ),
+        (
+            "        event_level: Info",
+            "        event_level: Loud",
+            "triggers.timer.event.detail.event_level",
+            "Critical",
+        ),
+        (
+            "      event_source: forwarder.heartbeat",
+            "      event_source: heartbeat",
+            "triggers.timer.event.event_source",
+            "must be 'service.item'",
+        ),
+        (
+            "        resource_name: cloudeye-event-forwarder",
+            "        resource_name: ${var.region}",
+            "triggers.timer.event",
+            "${var.NAME} references are not allowed in the timer's event",
+        ),
+        (
+            "        content: the event forwarder is alive",
+            "        content: " + "x" * 2100,
+            "triggers.timer.event",
+            "a timer carries at most 2048",
+        ),
+        ("  namespace: FORWARDER.EVENTS", "  namespace: SYS.EVENTS", "metrics.namespace", "is reserved"),
+        ("  namespace: FORWARDER.EVENTS", "  namespace: forwarder", "metrics.namespace", "is not a custom"),
+        (
+            "    CLOUDEYE_TIMEOUT_S: 10",
+            "    CLOUDEYE_TIMEOUT_S: 10\n    FORWARDER_METRICS_NAMESPACE: A.B",
+            "function.environment.FORWARDER_METRICS_NAMESPACE",
+            "also set by metrics.namespace; keep one",
+        ),
+        ("    period_s: 300", "    period_s: 60", "metrics.alarms.period_s", "60 is not one of: 300, 1200"),
     ],
 )
 def test_rule_violations_are_named(tmp_path: Path, old: str, new: str, field: str, words: str) -> None:
-    found = problems(variant(tmp_path, old, new))
-    matching = [p for p in found if f": {field}: " in p]
-    assert matching, found
-    assert words in matching[0]
-    assert re.match(r"template\.yaml:\d+: ", matching[0])
+    # The shipped template with its commented-out examples (timer, metrics) switched on
+    assert WITH_METRICS.count(old) == 1, old
+    path = tmp_path / "template.yaml"
+    path.write_text(WITH_METRICS.replace(old, new), encoding="utf-8")
+    problem = problem_for(path, field)
+    assert words in problem
+    assert re.match(r"template\.yaml:\d+: ", problem)
+
+
+def test_a_bad_field_of_the_heartbeat_event_is_named_with_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    text = WITH_METRICS.replace("        event_level: Info", "        event_level: Loud")
+    path.write_text(text, encoding="utf-8")
+    problem = problem_for(path, "triggers.timer.event.detail.event_level")
+    assert problem.startswith(f"template.yaml:{line_of(path, 'event_level: Loud')}: ")
 
 
 def test_not_yaml_at_all(tmp_path: Path) -> None:
@@ -250,3 +311,15 @@ def test_cli_reports_problems_and_writes_nothing(tmp_path: Path) -> None:
         assert f"template.yaml:{line_of(path, needle)}: {field}: " in proc.stderr
     assert "nothing was written" in proc.stderr
     assert not out.exists()
+
+
+# --- the heartbeat timer and the metrics section (commented out in the shipped template) ------------
+
+
+def test_the_commented_out_examples_are_valid_when_uncommented(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(WITH_METRICS, encoding="utf-8")
+    template = load_template(path)
+    assert template.data["triggers"]["timer"]["schedule"] == "5m"
+    assert template.data["metrics"]["alarms"]["rejected_above"] == 10
+    assert template.warnings == []

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, Validation
 from typing_extensions import NotRequired, TypedDict
 
 from .errors import EventRuleError
+from .jsontext import field_path
 
 # The accepted `time` window relative to now (SPEC section 3, the API document's note).
 WINDOW_PAST_MS = 3_600_000 - 20_000
@@ -128,13 +129,7 @@ class Validation:
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(event)"
+    return field_path(loc) or "(event)"
 
 
 def _reason(error: Any) -> str:
