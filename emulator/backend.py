@@ -8,6 +8,7 @@ server answers requests on many threads at once. ``BACKEND`` is the process-wide
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import string
 import threading
@@ -39,6 +40,8 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 FAULT_KINDS = ("status", "drop", "slow")
 _FAULT_KEYS = frozenset({"kind", "status", "count", "delay_ms", "retry_after", "body", "store"})
+RESOURCE_GROUPS_ENV = "EMULATOR_RESOURCE_GROUPS"
+GROUP_ID_LENGTH = 24
 _SETTING_KEYS = frozenset({"delay_ms", "max_concurrent", "max_per_second", "retry_after", "faults", "append"})
 
 
@@ -220,6 +223,31 @@ def parse_fault_plan(payload: Any) -> tuple[dict[str, Any], list[Fault], bool]:
     return settings, faults, append
 
 
+# --- Resource groups ---------------------------------------------------------------------------
+
+
+def groups_from_env() -> set[str]:
+    """The groups named in ``EMULATOR_RESOURCE_GROUPS`` (comma-separated ids; none when unset)."""
+    raw = os.environ.get(RESOURCE_GROUPS_ENV, "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def parse_group_ids(payload: Any) -> set[str]:
+    """Check a ``{"group_ids": [...]}`` body: a list of 24-character ids."""
+    if not isinstance(payload, dict) or set(payload) != {"group_ids"}:
+        raise errors.ControlError('send {"group_ids": ["rg...", ...]} (an empty list forgets them all)')
+    ids = payload["group_ids"]
+    if not isinstance(ids, list):
+        raise errors.ControlError("group_ids must be a list of strings")
+    for index, group in enumerate(ids):
+        if not isinstance(group, str) or len(group) != GROUP_ID_LENGTH:
+            raise errors.ControlError(
+                f"group_ids[{index}] must be a string of exactly {GROUP_ID_LENGTH} characters "
+                f"(Cloud Eye's group ids look like rg15221211517051YWWkEnVd), got {group!r}"
+            )
+    return set(ids)
+
+
 # --- Validation messages -----------------------------------------------------------------------
 
 
@@ -281,6 +309,7 @@ class Backend:
             }
             self._responses: dict[str, int] = {}
             self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+            self._groups = groups_from_env()
 
     def put_events(self, project_id: str, items: Any) -> list[dict[str, str]]:
         """Store a reported batch, all or nothing; answer ``[{event_id, event_name}]`` in order."""
@@ -297,6 +326,7 @@ class Backend:
         if validation.errors:
             raise errors.InvalidBody(describe_problems(validation.errors))
         with self._lock:
+            self._refuse_unknown_groups(validation.valid)
             received = self.now_ms()
             known = self._by_key.setdefault(project_id, {})
             answer = []
@@ -313,6 +343,33 @@ class Backend:
                     self._counters["duplicates"] += 1
                 answer.append({"event_id": stored.event_id, "event_name": stored.event["event_name"]})
             return answer
+
+    # resource groups ------------------------------------------------------------------------
+
+    def set_resource_groups(self, payload: Any) -> dict[str, list[str]]:
+        """Apply a ``PUT /_emulator/resource-groups`` body: the known groups become exactly these."""
+        with self._lock:
+            self._groups = parse_group_ids(payload)
+            return self.resource_groups()
+
+    def resource_groups(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {"group_ids": sorted(self._groups)}
+
+    def _refuse_unknown_groups(self, events: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        # Cloud Eye checks that a named group exists; one unknown group refuses the whole request.
+        unknown = [
+            (index, event["detail"]["group_id"])
+            for index, event in events
+            if "group_id" in event["detail"] and event["detail"]["group_id"] not in self._groups
+        ]
+        if unknown:
+            named = "; ".join(f"event [{index}] detail.group_id: {group!r}" for index, group in unknown[:10])
+            more = f"; and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise errors.UnknownResourceGroup(
+                f"{len(unknown)} event(s) name a resource group that does not exist, so none was "
+                f"stored: {named}{more}"
+            )
 
     def stored_events(self, project_id: str | None = None) -> list[StoredEvent]:
         """Everything stored (for one project, or all), oldest first."""

@@ -285,6 +285,11 @@ def _control(request: flask.Request) -> flask.Response:
         return _json_response(BACKEND.stats(), 200)
     if path == "/_emulator/requests" and method == "GET":
         return _json_response({"requests": BACKEND.request_log()}, 200)
+    if path == "/_emulator/resource-groups":
+        if method == "PUT":
+            return _json_response(BACKEND.set_resource_groups(_control_json(request)), 200)
+        if method == "GET":
+            return _json_response(BACKEND.resource_groups(), 200)
     if path == "/_emulator/clock" and method == "POST":
         return _json_response(_set_clock(_control_json(request)), 200)
     raise errors.ApiNotFound(f"no control endpoint {method} {path}")

@@ -170,6 +170,13 @@ class EmulatorServer:
     def fault_plan(self) -> dict[str, Any]:
         return self._control("GET", "/_emulator/faults")
 
+    def set_resource_groups(self, group_ids: list[str]) -> list[str]:
+        """``PUT /_emulator/resource-groups``: the groups that exist become exactly ``group_ids``."""
+        return self._control("PUT", "/_emulator/resource-groups", {"group_ids": list(group_ids)})["group_ids"]
+
+    def resource_groups(self) -> list[str]:
+        return self._control("GET", "/_emulator/resource-groups")["group_ids"]
+
     def stored_events(self, project_id: str | None = None) -> list[dict[str, Any]]:
         """The events Cloud Eye holds (``{"event_id", "project_id", "received_at", "event"}``),
         oldest first, for one project or all."""
