@@ -183,6 +183,18 @@ class EmulatorServer:
         query = f"?{urlencode({'project_id': project_id})}" if project_id else ""
         return self._control("GET", f"/_emulator/events{query}")["events"]
 
+    def stored_metrics(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """The custom metric data Cloud Eye holds (each item as posted plus ``project_id`` and
+        ``received_at``), oldest first, for one project or all."""
+        query = f"?{urlencode({'project_id': project_id})}" if project_id else ""
+        return self._control("GET", f"/_emulator/metrics{query}")["metrics"]
+
+    def post_metric_data(self, items: Any, *, project_id: str | None = None, **options: Any) -> Reply:
+        """``POST /V1.0/{project}/metric-data``, signed like ``post_events`` (same options)."""
+        body = items if isinstance(items, bytes) else json.dumps(items).encode("utf-8")
+        path = f"/V1.0/{project_id or self.project_id}/metric-data"
+        return self.call("POST", path, body=body, project_id=project_id, **options)
+
     def stats(self) -> dict[str, Any]:
         """Counters: ``posts_received``, ``events_stored``, ``duplicates``, ``throttled``,
         ``faults_injected``, ``dropped``, ``requests``, ``responses`` (by status), ``in_flight``,
