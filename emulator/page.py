@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from emulator.backend import StoredEvent, StoredMetric
+from emulator.models import StoredEvent, StoredMetric
 
 CONTENT_PREVIEW = 200
 

@@ -107,6 +107,149 @@ def _dimensions(value: Any, where: str, problems: list[Problem], *, minimum: int
             problems.append(Problem(f"{at}.value", f"must have 1 to {MAX_DIMENSION_VALUE} characters"))
 
 
+# --- reported events ---------------------------------------------------------------------------
+
+MIN_EVENTS = 1
+MAX_EVENTS = 100
+# time: from 1 hour ago plus 10 s to 10 minutes ahead minus 10 s.
+EVENT_PAST_MS = 3_600_000 - 10_000
+EVENT_FUTURE_MS = 600_000 - 10_000
+# A time below this (1973 in milliseconds) is far more likely a count of seconds.
+SECONDS_LIKELY_BELOW = 10**11
+MAX_CONTENT = 4096
+GROUP_ID_LENGTH = 24
+EVENT_STATES = ("normal", "warning", "incident")
+EVENT_LEVELS = ("Critical", "Major", "Minor", "Info")
+EVENT_TYPES = ("EVENT.SYS", "EVENT.CUSTOM")
+REPORTABLE_EVENT_TYPE = "EVENT.CUSTOM"
+SUB_EVENT_TYPES = ("SUB_EVENT.OPS", "SUB_EVENT.PLAN", "SUB_EVENT.CUSTOM")
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_RESOURCE_ID = re.compile(r"[A-Za-z0-9_:-]{1,128}")
+# Letters (Chinese ones too), digits, '@', '_', '-', '.' and spaces.
+_RESOURCE_NAME = re.compile(r"[A-Za-z0-9\u3400-\u4dbf\u4e00-\u9fff@_ .-]{1,128}")
+_EVENT_USER = re.compile(r"[A-Za-z0-9_ /-]{0,64}")
+_EVENT_KEYS = frozenset({"event_name", "event_source", "time", "detail"})
+_DETAIL_KEYS = frozenset(
+    {
+        "content",
+        "group_id",
+        "resource_id",
+        "resource_name",
+        "event_state",
+        "event_level",
+        "event_user",
+        "event_type",
+        "sub_event_type",
+        "dimensions",
+    }
+)
+# The text rules of detail fields: (pattern, reason when it does not match).
+_DETAIL_PATTERNS = {
+    "resource_id": (_RESOURCE_ID, "must have 1-128 letters, digits, '_', '-' or ':'"),
+    "resource_name": (
+        _RESOURCE_NAME,
+        "must have 1-128 letters (Chinese ones too), digits, '@', '_', '-', '.' or spaces",
+    ),
+    "event_user": (_EVENT_USER, "must have 0-64 letters, digits, '_', '-', '/' or spaces"),
+}
+_DETAIL_CHOICES = {
+    "event_state": EVENT_STATES,
+    "event_level": EVENT_LEVELS,
+    "sub_event_type": SUB_EVENT_TYPES,
+}
+
+
+def check_event(event: Any, now_ms: int) -> list[Problem]:
+    """The problems of one reported event (``{event_name, event_source, time, detail}``)."""
+    if not isinstance(event, dict):
+        return [Problem("(event)", f"must be an object, got a JSON {json_kind(event)}")]
+    problems: list[Problem] = []
+    _unknown_keys(event, _EVENT_KEYS, "", problems)
+    for key in sorted(_EVENT_KEYS - set(event)):
+        problems.append(Problem(key, "is required"))
+    if "event_name" in event:
+        name = _text(event["event_name"], "event_name", problems)
+        if name is not None and not _EVENT_NAME.fullmatch(name):
+            problems.append(
+                Problem("event_name", "must start with a letter and have 1-64 letters, digits or '_'")
+            )
+    if "event_source" in event:
+        source = _text(event["event_source"], "event_source", problems)
+        if source is not None and not _SERVICE_ITEM.fullmatch(source):
+            problems.append(
+                Problem(
+                    "event_source",
+                    "must be 'service.item', each part starting with a letter and having 3-32 "
+                    "letters, digits or '_'",
+                )
+            )
+    if "time" in event:
+        _event_time(event["time"], now_ms, problems)
+    if "detail" in event:
+        _detail(event["detail"], problems)
+    return problems
+
+
+def _event_time(value: Any, now_ms: int, problems: list[Problem]) -> None:
+    moment = _whole_number(value)
+    if moment is None:
+        problems.append(Problem("time", "must be a whole number: a UNIX timestamp in milliseconds"))
+        return
+    if moment < now_ms - EVENT_PAST_MS and moment < SECONDS_LIKELY_BELOW:
+        problems.append(
+            Problem(
+                "time",
+                f"{moment} looks like seconds; Cloud Eye wants milliseconds (did you mean {moment * 1000}?)",
+            )
+        )
+    elif moment < now_ms - EVENT_PAST_MS:
+        problems.append(
+            Problem("time", f"is {(now_ms - moment) // 1000} s old; at most 1 hour (minus 10 s) is accepted")
+        )
+    elif moment > now_ms + EVENT_FUTURE_MS:
+        problems.append(
+            Problem(
+                "time",
+                f"is {(moment - now_ms) // 1000} s ahead; at most 10 minutes (minus 10 s) is accepted",
+            )
+        )
+
+
+def _detail(detail: Any, problems: list[Problem]) -> None:
+    if not isinstance(detail, dict):
+        problems.append(Problem("detail", f"must be an object, got a JSON {json_kind(detail)}"))
+        return
+    _unknown_keys(detail, _DETAIL_KEYS, "detail.", problems)
+    for key in ("content", "group_id", *_DETAIL_PATTERNS, *_DETAIL_CHOICES, "event_type"):
+        if key in detail:
+            value = _text(detail[key], f"detail.{key}", problems)
+            if value is not None:
+                _detail_text(key, value, problems)
+    if "dimensions" in detail:
+        _dimensions(detail["dimensions"], "detail.dimensions", problems, minimum=0)
+
+
+def _detail_text(key: str, value: str, problems: list[Problem]) -> None:
+    where = f"detail.{key}"
+    if key == "content" and len(value) > MAX_CONTENT:
+        problems.append(Problem(where, f"must have at most {MAX_CONTENT} characters, it has {len(value)}"))
+    elif key == "group_id" and len(value) != GROUP_ID_LENGTH:
+        problems.append(
+            Problem(where, f"must have exactly {GROUP_ID_LENGTH} characters, it has {len(value)}")
+        )
+    elif key in _DETAIL_PATTERNS and not _DETAIL_PATTERNS[key][0].fullmatch(value):
+        problems.append(Problem(where, _DETAIL_PATTERNS[key][1]))
+    elif key in _DETAIL_CHOICES and value not in _DETAIL_CHOICES[key]:
+        problems.append(Problem(where, f"must be one of {list(_DETAIL_CHOICES[key])}, got {value!r}"))
+    elif key == "event_type" and value != REPORTABLE_EVENT_TYPE:
+        reason = (
+            "EVENT.SYS is for Cloud Eye's own events; a client can only report EVENT.CUSTOM"
+            if value == "EVENT.SYS"
+            else f"must be {REPORTABLE_EVENT_TYPE}, got {value!r}"
+        )
+        problems.append(Problem(where, reason))
+
+
 # --- custom metric data --------------------------------------------------------------------------
 
 TTL_MIN_S = 1
