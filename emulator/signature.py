@@ -110,4 +110,4 @@ def body_hash_mismatch(headers: Mapping[str, str], signed_headers: Iterable[str]
     actual = hashlib.sha256(body).hexdigest()
     if hmac.compare_digest(declared.strip().lower(), actual):
         return None
-    return f"X-Sdk-Content-Sha256 is {declared.strip()!r} but the body's SHA-256 is {actual!r}"
+    return "the body's SHA-256 differs from the signed X-Sdk-Content-Sha256"
