@@ -102,10 +102,7 @@ def list_events(exchange: Exchange) -> flask.Response:
         event_type=_text_param(args, "event_type"),
         sub_event_type=_text_param(args, "sub_event_type"),
         event_name=_text_param(args, "event_name"),
-        from_ms=_int_param(args, "from"),
-        to_ms=_int_param(args, "to"),
-        start=_int_param(args, "start", 0) or 0,
-        limit=_int_param(args, "limit", 100) or 0,
+        **_range_and_page(args),
     )
     return json_response(answer, 200)
 
@@ -124,10 +121,7 @@ def event_detail(exchange: Exchange) -> flask.Response:
         event_level=_text_param(args, "event_level"),
         event_user=_text_param(args, "event_user"),
         event_state=_text_param(args, "event_state"),
-        from_ms=_int_param(args, "from"),
-        to_ms=_int_param(args, "to"),
-        start=_int_param(args, "start", 0) or 0,
-        limit=_int_param(args, "limit", 100) or 0,
+        **_range_and_page(args),
     )
     return json_response(answer, 200)
 
@@ -233,6 +227,16 @@ def _int_param(args: Any, name: str, default: int | None = None) -> int | None:
 
 def _text_param(args: Any, name: str) -> str | None:
     return args.get(name) or None
+
+
+def _range_and_page(args: Any) -> dict[str, Any]:
+    """The query APIs' shared parameters: the time range and the page."""
+    return {
+        "from_ms": _int_param(args, "from"),
+        "to_ms": _int_param(args, "to"),
+        "start": _int_param(args, "start", 0) or 0,
+        "limit": _int_param(args, "limit", 100) or 0,
+    }
 
 
 # --- Control endpoints -------------------------------------------------------------------------

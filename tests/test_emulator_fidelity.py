@@ -23,23 +23,7 @@ def events(name: str = "DiskFull") -> bytes:
 
 
 def sdk_signed(server: EmulatorServer, path: str, body: bytes, **headers: str) -> dict[str, str]:
-    """Headers the official SDK's signer makes for ``POST path`` with ``body``."""
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.sdk_request import SdkRequest
-    from huaweicloudsdkcore.signer.signer import Signer
-
-    request = SdkRequest(
-        method="POST",
-        schema="http",
-        host=f"{server.host}:{server.port}",
-        resource_path=path,
-        uri=path,
-        query_params=[],
-        header_params={"Content-Type": "application/json;charset=UTF-8", **headers},
-        body=body,
-    )
-    signed = Signer(BasicCredentials(server.access_key, server.secret_key)).sign(request)
-    return dict(signed.header_params)
+    return server.sdk_signed_headers("POST", path, body, **headers)
 
 
 def post(server: EmulatorServer, path: str, body: bytes, headers: dict[str, str]) -> Reply:

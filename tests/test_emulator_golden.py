@@ -44,26 +44,6 @@ def body_bytes(request: dict[str, Any], key: str = "body") -> bytes:
     return json.dumps(request[key], ensure_ascii=False).encode("utf-8")
 
 
-def sdk_headers(
-    server: EmulatorServer, method: str, path: str, body: bytes, extra: dict[str, str]
-) -> dict[str, str]:
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.sdk_request import SdkRequest
-    from huaweicloudsdkcore.signer.signer import Signer
-
-    request = SdkRequest(
-        method=method,
-        schema="http",
-        host=f"{server.host}:{server.port}",
-        resource_path=path,
-        uri=path,
-        query_params=[],
-        header_params={"Content-Type": "application/json;charset=UTF-8", **extra},
-        body=body,
-    )
-    return dict(Signer(BasicCredentials(server.access_key, server.secret_key)).sign(request).header_params)
-
-
 def matches(expected: Any, actual: Any) -> bool:
     """Equal, except that the placeholders stand for any id of their shape."""
     if expected == "<event-id>":
@@ -101,10 +81,10 @@ def test_golden_exchange(cloudeye: EmulatorServer, name: str) -> None:
         headers = {"Content-Type": "application/json;charset=UTF-8"}
     elif auth == "swap-body":
         content_hash = {"X-Sdk-Content-Sha256": hashlib.sha256(body).hexdigest()}
-        headers = sdk_headers(cloudeye, method, path, body, content_hash)
+        headers = cloudeye.sdk_signed_headers(method, path, body, **content_hash)
         body = body_bytes(request, "sent_body")
     else:
-        headers = sdk_headers(cloudeye, method, path, body, {})
+        headers = cloudeye.sdk_signed_headers(method, path, body)
     reply = cloudeye.request(method, path, body=body, headers=headers)
 
     answer = case["answer"]

@@ -289,6 +289,25 @@ class EmulatorServer:
         target = path + (f"?{urlencode(pairs)}" if pairs else "")
         return self.request(method, target, body=body, headers=all_headers)
 
+    def sdk_signed_headers(self, method: str, path: str, body: bytes = b"", **headers: str) -> dict[str, str]:
+        """The headers the official SDK's own signer makes for this request with this server's
+        keys (``Content-Type: application/json;charset=UTF-8`` plus ``headers``)."""
+        from huaweicloudsdkcore.auth.credentials import BasicCredentials
+        from huaweicloudsdkcore.sdk_request import SdkRequest
+        from huaweicloudsdkcore.signer.signer import Signer
+
+        request = SdkRequest(
+            method=method,
+            schema="http",
+            host=f"{self.host}:{self.port}",
+            resource_path=path,
+            uri=path,
+            query_params=[],
+            header_params={"Content-Type": "application/json;charset=UTF-8", **headers},
+            body=body,
+        )
+        return dict(Signer(BasicCredentials(self.access_key, self.secret_key)).sign(request).header_params)
+
     def request(
         self, method: str, target: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> Reply:
