@@ -1,6 +1,6 @@
 """A local stand-in for Huawei Cloud Cloud Eye's event and metric-data API, built the moto way.
 
-It shares no code with the forwarder, so it checks the forwarder rather than agreeing with it:
+It shares no code with the clients it serves, so it checks them rather than agreeing with them:
 
 - ``rules``: what Cloud Eye accepts in reported events and custom metric data (its current
   documentation), as plain checks that name the field and the reason;
