@@ -64,9 +64,10 @@ def _unknown_keys(
     item: Mapping[str, Any], known: frozenset[str], where: str, problems: list[Problem]
 ) -> None:
     for key in sorted(set(item) - known, key=str):
-        problems.append(
-            Problem(f"{where}{key}", f"is not a field Cloud Eye accepts (known: {', '.join(sorted(known))})")
-        )
+        # A name that is not a plain word ("", "a b", a surrogate) is shown quoted and escaped.
+        shown = key if key.isidentifier() else ascii(key)
+        accepted = ", ".join(sorted(known))
+        problems.append(Problem(f"{where}{shown}", f"is not a field Cloud Eye accepts (known: {accepted})"))
 
 
 def _whole_number(value: Any) -> int | None:
@@ -116,6 +117,7 @@ EVENT_PAST_MS = 3_600_000 - 10_000
 EVENT_FUTURE_MS = 600_000 - 10_000
 # A time below this (1973 in milliseconds) is far more likely a count of seconds.
 SECONDS_LIKELY_BELOW = 10**11
+FAR_OUTSIDE_MS = 10**15
 MAX_CONTENT = 4096
 GROUP_ID_LENGTH = 24
 EVENT_STATES = ("normal", "warning", "incident")
@@ -195,24 +197,17 @@ def _event_time(value: Any, now_ms: int, problems: list[Problem]) -> None:
     if moment is None:
         problems.append(Problem("time", "must be a whole number: a UNIX timestamp in milliseconds"))
         return
-    if moment < now_ms - EVENT_PAST_MS and moment < SECONDS_LIKELY_BELOW:
-        problems.append(
-            Problem(
-                "time",
-                f"{moment} looks like seconds; Cloud Eye wants milliseconds (did you mean {moment * 1000}?)",
-            )
-        )
-    elif moment < now_ms - EVENT_PAST_MS:
-        problems.append(
-            Problem("time", f"is {(now_ms - moment) // 1000} s old; at most 1 hour (minus 10 s) is accepted")
-        )
-    elif moment > now_ms + EVENT_FUTURE_MS:
-        problems.append(
-            Problem(
-                "time",
-                f"is {(moment - now_ms) // 1000} s ahead; at most 10 minutes (minus 10 s) is accepted",
-            )
-        )
+    if now_ms - EVENT_PAST_MS <= moment <= now_ms + EVENT_FUTURE_MS:
+        return
+    if abs(moment - now_ms) > FAR_OUTSIDE_MS:  # keeps the message short (and printable) for any number
+        reason = "is far outside Cloud Eye's window (1 hour back, 10 minutes ahead)"
+    elif 0 < moment < SECONDS_LIKELY_BELOW:
+        reason = f"{moment} looks like seconds; Cloud Eye wants milliseconds (did you mean {moment * 1000}?)"
+    elif moment < now_ms:
+        reason = f"is {(now_ms - moment) // 1000} s old; at most 1 hour (minus 10 s) is accepted"
+    else:
+        reason = f"is {(moment - now_ms) // 1000} s ahead; at most 10 minutes (minus 10 s) is accepted"
+    problems.append(Problem("time", reason))
 
 
 def _detail(detail: Any, problems: list[Problem]) -> None:

@@ -112,3 +112,23 @@ def test_project_ids_of_cloud_eyes_form_are_taken(cloudeye: EmulatorServer, proj
     reply = post(cloudeye, path, body, sdk_signed(cloudeye, path, body))
     assert reply.status == 201, reply.text
     assert [s["project_id"] for s in cloudeye.stored_events()] == [project_id]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'[{"event_name": "A", "event_source": "ops.Storage", "time": -' + b"9" * 4000 + b', "detail": {}}]',
+        b'[{"event_name": "A", "event_source": "ops.Storage", "time": 1, "detail": {"\\ud800": "x"}}]',
+        b'[{"event_name": "A", "event_source": "ops.Storage", "time": 1, "detail": {"content": "\\udfff"}}]',
+        b'[{"event_name": "A", "event_source": "ops.Storage", "time": ' + b"1" * 5000 + b', "detail": {}}]',
+        b"\xff\xfe[]",
+    ],
+    ids=["deep", "huge-negative-time", "surrogate-key", "surrogate-value", "too-many-digits", "not-utf8"],
+)
+def test_hostile_bodies_get_a_readable_400_and_store_nothing(cloudeye: EmulatorServer, body: bytes) -> None:
+    path = cloudeye.events_path()
+    reply = post(cloudeye, path, body, sdk_signed(cloudeye, path, body))
+    assert reply.status == 400, reply.text
+    assert reply.json()["error_code"] == "ces.0014" and reply.json()["error_msg"]
+    assert cloudeye.stored_events() == []

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator import rules
 
@@ -131,3 +133,49 @@ def test_no_emulator_module_imports_the_forwarder() -> None:
                 imported.add(node.module.split(".")[0])
     assert "emulator" in imported  # the scan does see imports
     assert "forwarder" not in imported and "function" not in imported
+
+
+@pytest.mark.parametrize("moment", [-(10**4000), 10**4000, 1e308, -(10**16)])
+def test_absurd_times_get_a_short_reason(moment: Any) -> None:
+    assert problems({**event(), "time": moment}) == [
+        "time: is far outside Cloud Eye's window (1 hour back, 10 minutes ahead)"
+    ]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+EVENT_KEYS = st.sampled_from(["event_name", "event_source", "time", "detail", "other"])
+DETAIL_KEYS = st.sampled_from(
+    ["content", "group_id", "resource_id", "resource_name", "event_state", "event_level", "event_user",
+     "event_type", "sub_event_type", "dimensions", "other"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    top=st.dictionaries(EVENT_KEYS, JSON_VALUES, max_size=5),
+    detail=st.dictionaries(DETAIL_KEYS, JSON_VALUES, max_size=6),
+)
+def test_any_json_event_gets_reasons_never_an_exception(top: dict[str, Any], detail: dict[str, Any]) -> None:
+    for item in (top, {**top, "detail": detail}):
+        for problem in rules.check_event(item, NOW):
+            assert problem.field and problem.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    item=JSON_VALUES,
+    metric=st.dictionaries(st.sampled_from(["namespace", "metric_name", "dimensions"]), JSON_VALUES),
+)
+def test_any_json_metric_item_gets_reasons_never_an_exception(item: Any, metric: dict[str, Any]) -> None:
+    candidates = [item]
+    if isinstance(item, dict):
+        candidates.append({**item, "metric": metric})
+    for candidate in candidates:
+        for problem in rules.check_metric_item(candidate, NOW):
+            assert problem.field and problem.reason
