@@ -25,8 +25,7 @@ clean:
 # The local Cloud Eye emulator on http://127.0.0.1:8900 with the documented demo keys (docs/emulator.md).
 emulator: $(STAMP)
 	EMULATOR_AK=$${EMULATOR_AK:-demo-ak} EMULATOR_SK=$${EMULATOR_SK:-demo-sk-not-secret} THREADS=$${THREADS:-16} \
-		$(BIN)/functions-framework --source emulator/main.py --target cloudeye \
-		--host $${EMULATOR_HOST:-127.0.0.1} --port $${EMULATOR_PORT:-8900}
+		$(BIN)/python -m emulator.serve --host $${EMULATOR_HOST:-127.0.0.1} --port $${EMULATOR_PORT:-8900}
 
 # The benchmark (benchmarks/README.md): `make bench` (full, a few minutes) writes the committed
 # benchmarks/results.json; `make bench-quick` (or `make bench QUICK=1`, under a minute) writes
