@@ -8,6 +8,7 @@ server answers requests on many threads at once. ``BACKEND`` is the process-wide
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import string
 import threading
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from emulator import errors
+from emulator import errors, rules
 from forwarder import events as event_rules
 
 MIN_EVENTS_PER_REQUEST = 1
@@ -38,7 +39,11 @@ DEFAULT_SUB_EVENT_TYPE = "SUB_EVENT.CUSTOM"
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 FAULT_KINDS = ("status", "drop", "slow")
-_FAULT_KEYS = frozenset({"kind", "status", "count", "delay_ms", "retry_after", "body", "store"})
+# Which requests a fault acts on: event posts (the default), metric-data posts, or either.
+FAULT_SCOPES = ("events", "metric-data", "any")
+_FAULT_KEYS = frozenset({"kind", "status", "count", "delay_ms", "retry_after", "body", "store", "scope"})
+RESOURCE_GROUPS_ENV = "EMULATOR_RESOURCE_GROUPS"
+GROUP_ID_LENGTH = 24
 _SETTING_KEYS = frozenset({"delay_ms", "max_concurrent", "max_per_second", "retry_after", "faults", "append"})
 
 
@@ -88,6 +93,16 @@ class StoredEvent:
         }
 
 
+@dataclass(frozen=True)
+class StoredMetric:
+    project_id: str
+    received_at: int  # UNIX ms, by the backend's clock
+    item: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project_id": self.project_id, "received_at": self.received_at, **self.item}
+
+
 # --- Faults ------------------------------------------------------------------------------------
 
 
@@ -108,9 +123,15 @@ class Fault:
     retry_after: int | None = None
     body: Any = None
     store: bool = False
+    scope: str = "events"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "count": self.count, "delay_ms": self.delay_ms}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "count": self.count,
+            "delay_ms": self.delay_ms,
+            "scope": self.scope,
+        }
         if self.kind == "status":
             out["status"] = self.status
             if self.retry_after is not None:
@@ -167,6 +188,13 @@ def parse_fault(raw: Any, where: str = "fault") -> Fault:
         raise errors.ControlError(f"{where}.kind must be one of {list(FAULT_KINDS)}, got {kind!r}")
     count = _integer(raw.get("count", 1), f"{where}.count", minimum=1)
     delay_ms = _integer(raw.get("delay_ms", 0), f"{where}.delay_ms", minimum=0)
+    scope = raw.get("scope", "events")
+    if scope not in FAULT_SCOPES:
+        raise errors.ControlError(f"{where}.scope must be one of {list(FAULT_SCOPES)}, got {scope!r}")
+    return replace(_parse_fault_kind(raw, where, kind, count, delay_ms), scope=scope)
+
+
+def _parse_fault_kind(raw: dict[str, Any], where: str, kind: str, count: int, delay_ms: int) -> Fault:
     if kind == "status":
         status = _integer(raw.get("status"), f"{where}.status", minimum=400, maximum=599)
         retry_after = raw.get("retry_after")
@@ -218,6 +246,31 @@ def parse_fault_plan(payload: Any) -> tuple[dict[str, Any], list[Fault], bool]:
     faults = [parse_fault(raw, f"faults[{i}]") for i, raw in enumerate(raw_faults)]
     settings = {k: v for k, v in payload.items() if k not in ("faults", "append")}
     return settings, faults, append
+
+
+# --- Resource groups ---------------------------------------------------------------------------
+
+
+def groups_from_env() -> set[str]:
+    """The groups named in ``EMULATOR_RESOURCE_GROUPS`` (comma-separated ids; none when unset)."""
+    raw = os.environ.get(RESOURCE_GROUPS_ENV, "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def parse_group_ids(payload: Any) -> set[str]:
+    """Check a ``{"group_ids": [...]}`` body: a list of 24-character ids."""
+    if not isinstance(payload, dict) or set(payload) != {"group_ids"}:
+        raise errors.ControlError('send {"group_ids": ["rg...", ...]} (an empty list forgets them all)')
+    ids = payload["group_ids"]
+    if not isinstance(ids, list):
+        raise errors.ControlError("group_ids must be a list of strings")
+    for index, group in enumerate(ids):
+        if not isinstance(group, str) or len(group) != GROUP_ID_LENGTH:
+            raise errors.ControlError(
+                f"group_ids[{index}] must be a string of exactly {GROUP_ID_LENGTH} characters "
+                f"(Cloud Eye's group ids look like rg15221211517051YWWkEnVd), got {group!r}"
+            )
+    return set(ids)
 
 
 # --- Validation messages -----------------------------------------------------------------------
@@ -278,9 +331,13 @@ class Backend:
                 "throttled": 0,
                 "faults_injected": 0,
                 "dropped": 0,
+                "metric_posts": 0,
+                "metrics_stored": 0,
             }
             self._responses: dict[str, int] = {}
             self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+            self._groups = groups_from_env()
+            self._metrics: list[StoredMetric] = []
 
     def put_events(self, project_id: str, items: Any) -> list[dict[str, str]]:
         """Store a reported batch, all or nothing; answer ``[{event_id, event_name}]`` in order."""
@@ -297,6 +354,7 @@ class Backend:
         if validation.errors:
             raise errors.InvalidBody(describe_problems(validation.errors))
         with self._lock:
+            self._refuse_unknown_groups(validation.valid)
             received = self.now_ms()
             known = self._by_key.setdefault(project_id, {})
             answer = []
@@ -313,6 +371,55 @@ class Backend:
                     self._counters["duplicates"] += 1
                 answer.append({"event_id": stored.event_id, "event_name": stored.event["event_name"]})
             return answer
+
+    # metric data ----------------------------------------------------------------------------
+
+    def put_metric_data(self, project_id: str, items: Any) -> None:
+        """Store a custom metric-data batch, all or nothing (Cloud Eye answers 201 with no body)."""
+        if not isinstance(items, list) or not items:
+            raise errors.InvalidBody(
+                "the body must be a non-empty JSON array of metric data, got "
+                + ("an empty array" if isinstance(items, list) else f"a JSON {rules.json_kind(items)}")
+            )
+        now = self.now_ms()
+        found = rules.check_items(items, rules.check_metric_item, now)
+        if found:
+            raise errors.InvalidBody(rules.describe(found, "item"))
+        with self._lock:
+            self._metrics.extend(StoredMetric(project_id, now, item) for item in items)
+            self._counters["metrics_stored"] += len(items)
+
+    def stored_metrics(self, project_id: str | None = None) -> list[StoredMetric]:
+        """Every metric-data item stored (for one project, or all), oldest first."""
+        with self._lock:
+            return [m for m in self._metrics if project_id is None or m.project_id == project_id]
+
+    # resource groups ------------------------------------------------------------------------
+
+    def set_resource_groups(self, payload: Any) -> dict[str, list[str]]:
+        """Apply a ``PUT /_emulator/resource-groups`` body: the known groups become exactly these."""
+        with self._lock:
+            self._groups = parse_group_ids(payload)
+            return self.resource_groups()
+
+    def resource_groups(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {"group_ids": sorted(self._groups)}
+
+    def _refuse_unknown_groups(self, events: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        # Cloud Eye checks that a named group exists; one unknown group refuses the whole request.
+        unknown = [
+            (index, event["detail"]["group_id"])
+            for index, event in events
+            if "group_id" in event["detail"] and event["detail"]["group_id"] not in self._groups
+        ]
+        if unknown:
+            named = "; ".join(f"event [{index}] detail.group_id: {group!r}" for index, group in unknown[:10])
+            more = f"; and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise errors.UnknownResourceGroup(
+                f"{len(unknown)} event(s) name a resource group that does not exist, so none was "
+                f"stored: {named}{more}"
+            )
 
     def stored_events(self, project_id: str | None = None) -> list[StoredEvent]:
         """Everything stored (for one project, or all), oldest first."""
@@ -461,6 +568,10 @@ class Backend:
     def standing_delay_ms(self) -> int:
         return self._settings.delay_ms
 
+    def count_metric_post(self) -> None:
+        with self._lock:
+            self._counters["metric_posts"] += 1
+
     @contextmanager
     def admit_post(self) -> Iterator[None]:
         """Count an event post and hold a concurrency slot for it; raise 429 past the limits."""
@@ -493,19 +604,21 @@ class Backend:
             with self._lock:
                 self._in_flight -= 1
 
-    def take_fault(self) -> Fault | None:
-        """The fault for this event post, if one is queued (each use counts down its ``count``)."""
+    def take_fault(self, scope: str = "events") -> Fault | None:
+        """The first queued fault for this kind of post (``events`` or ``metric-data``), if any;
+        each use counts down its ``count``. Faults for the other kind stay queued."""
         with self._lock:
             queue = self._settings.queue
-            if not queue:
+            position = next((i for i, fault in enumerate(queue) if fault.scope in (scope, "any")), None)
+            if position is None:
                 return None
-            head = queue[0]
-            if head.count <= 1:
-                queue.popleft()
+            fault = queue[position]
+            if fault.count <= 1:
+                del queue[position]
             else:
-                queue[0] = replace(head, count=head.count - 1)
+                queue[position] = replace(fault, count=fault.count - 1)
             self._counters["faults_injected"] += 1
-            return replace(head, count=1)
+            return replace(fault, count=1)
 
     # counters ------------------------------------------------------------------------------
 

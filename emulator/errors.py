@@ -65,6 +65,10 @@ class InvalidBody(EmulatorError):
     summary = "Some content in message body is not correct."
 
 
+class UnknownResourceGroup(InvalidBody):
+    """An event names a resource group the project does not have."""
+
+
 # --- API gateway (APIGW.*) ---------------------------------------------------------------------
 
 

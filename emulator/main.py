@@ -38,6 +38,7 @@ RECENT_ON_PAGE = 200
 JSON_TYPE = "application/json;charset=UTF-8"
 
 _EVENTS_PATH = re.compile(r"^/V1\.0/(?P<project_id>[^/]+)/events/?$")
+_METRIC_DATA_PATH = re.compile(r"^/V1\.0/(?P<project_id>[^/]+)/metric-data/?$")
 _EVENT_PATH = re.compile(r"^/V1\.0/(?P<project_id>[^/]+)/event/(?P<event_name>[^/]+)/?$")
 
 
@@ -96,6 +97,11 @@ def _route_api(request: flask.Request, counted: dict[str, int | None]) -> flask.
             _authenticate(request, match["project_id"])
             return _list_events(request, match["project_id"])
         raise errors.MethodNotFound()
+    match = _METRIC_DATA_PATH.match(path)
+    if match:
+        if request.method == "POST":
+            return _post_metric_data(request, match["project_id"])
+        raise errors.MethodNotFound()
     match = _EVENT_PATH.match(path)
     if match:
         if request.method == "GET":
@@ -121,6 +127,20 @@ def _post_events(request: flask.Request, project_id: str, counted: dict[str, int
         if fault is not None and fault.kind == "drop":
             _drop_connection(request)  # store=True: stored, then the answer is lost
         return _json_response(answer, 201)
+
+
+def _post_metric_data(request: flask.Request, project_id: str) -> flask.Response:
+    # Same order as event posts, without the rate limits (they are set for event posts).
+    BACKEND.count_metric_post()
+    _wait_standing_delay()
+    fault = BACKEND.take_fault("metric-data")
+    if fault is not None:
+        _apply_fault_before(request, fault)
+    _authenticate(request, project_id)
+    BACKEND.put_metric_data(project_id, _json_body(request))
+    if fault is not None and fault.kind == "drop":
+        _drop_connection(request)
+    return flask.Response(status=201)
 
 
 def _wait_standing_delay() -> None:
@@ -274,6 +294,9 @@ def _control(request: flask.Request) -> flask.Response:
         return _json_response(
             {"count": len(stored), "events": [s.to_dict() for s in stored], "stats": BACKEND.stats()}, 200
         )
+    if path == "/_emulator/metrics" and method == "GET":
+        metrics = BACKEND.stored_metrics(request.args.get("project_id") or None)
+        return _json_response({"count": len(metrics), "metrics": [m.to_dict() for m in metrics]}, 200)
     if path == "/_emulator/faults":
         if method == "POST":
             return _json_response(BACKEND.configure_faults(_control_json(request)), 200)
@@ -285,6 +308,11 @@ def _control(request: flask.Request) -> flask.Response:
         return _json_response(BACKEND.stats(), 200)
     if path == "/_emulator/requests" and method == "GET":
         return _json_response({"requests": BACKEND.request_log()}, 200)
+    if path == "/_emulator/resource-groups":
+        if method == "PUT":
+            return _json_response(BACKEND.set_resource_groups(_control_json(request)), 200)
+        if method == "GET":
+            return _json_response(BACKEND.resource_groups(), 200)
     if path == "/_emulator/clock" and method == "POST":
         return _json_response(_set_clock(_control_json(request)), 200)
     raise errors.ApiNotFound(f"no control endpoint {method} {path}")
@@ -322,7 +350,9 @@ def _html_page(request: flask.Request) -> flask.Response:
     shown = int(limit) if limit.isdigit() else RECENT_ON_PAGE
     stored = BACKEND.stored_events(request.args.get("project_id") or None)
     recent = list(reversed(stored[-shown:])) if shown else []
-    html = page.render(recent, len(stored), BACKEND.stats())
+    metrics = BACKEND.stored_metrics(request.args.get("project_id") or None)
+    recent_metrics = list(reversed(metrics[-shown:])) if shown else []
+    html = page.render(recent, len(stored), BACKEND.stats(), recent_metrics, len(metrics))
     return flask.Response(html, status=200, content_type="text/html; charset=utf-8")
 
 

@@ -361,7 +361,9 @@ def test_fault_plan_round_trips_and_bad_plans_are_refused(client: Any) -> None:
     cleared = client.delete("/_emulator/faults").get_json()
 
     assert set_plan.status_code == 200
-    assert shown["faults"] == [{"kind": "status", "count": 2, "delay_ms": 0, "status": 503, "retry_after": 1}]
+    assert shown["faults"] == [
+        {"kind": "status", "count": 2, "delay_ms": 0, "scope": "events", "status": 503, "retry_after": 1}
+    ]
     assert bad.status_code == 400 and bad.get_json()["error_code"] == "EMULATOR.0400"
     assert typo.status_code == 400 and "max_concurent" in typo.get_json()["error_msg"]
     assert cleared["faults"] == []
