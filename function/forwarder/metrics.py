@@ -36,9 +36,9 @@ MAX_WAIT_S = 3.0
 MIN_WAIT_S = 0.05
 MAX_ERROR_TEXT = 300
 
-# Cloud Eye's custom namespace: service.item, 3-32 characters in all, each part starting with a
-# letter. Namespaces starting like the cloud's own are refused by Cloud Eye, so they are here too.
-NAMESPACE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$")
+# Cloud Eye's custom namespace: service.item, each part 3-32 letters, digits or '_' starting with
+# a letter. Namespaces starting like the cloud's own are refused by Cloud Eye, so they are here too.
+NAMESPACE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,31}\.[A-Za-z][A-Za-z0-9_]{2,31}$")
 RESERVED_PREFIXES = ("SYS.", "AGT.", "SRE.")
 # A dimension value: Cloud Eye allows 1-256 characters; FunctionGraph function names fit this.
 FUNCTION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -46,10 +46,10 @@ FUNCTION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 
 def check_namespace(namespace: str) -> str:
     """The namespace, or a ``SettingsError`` naming FORWARDER_METRICS_NAMESPACE."""
-    if not (3 <= len(namespace) <= 32 and NAMESPACE_PATTERN.fullmatch(namespace)):
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
         raise SettingsError(
-            "FORWARDER_METRICS_NAMESPACE must look like 'service.item' (3-32 characters in all, "
-            "each part a letter followed by letters, digits or '_'), e.g. 'FORWARDER.EVENTS'; "
+            "FORWARDER_METRICS_NAMESPACE must look like 'service.item' (each part 3-32 letters, "
+            "digits or '_', starting with a letter), e.g. 'FORWARDER.EVENTS'; "
             f"got {namespace[:100]!r}"
         )
     if namespace.upper().startswith(RESERVED_PREFIXES):
