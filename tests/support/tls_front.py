@@ -15,10 +15,9 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from pathlib import Path
 
-from tests.support.connect_proxy import relay
+from tests.support.relay import LoopbackListener, relay
 
 
 def openssl_available() -> bool:
@@ -42,86 +41,29 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class TlsFront:
-    def __init__(self, target_port: int, cert: Path, key: Path, max_connections: int = 16) -> None:
+class TlsFront(LoopbackListener):
+    name = "tls-front"
+
+    def __init__(self, target_port: int, cert: Path, key: Path) -> None:
+        super().__init__()
         self.target_port = target_port
-        self.connections = 0
+        self.connections = 0  # TLS handshakes completed
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(cert, key)
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._stop = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self._acceptor = threading.Thread(target=self._accept, name="tls-front", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._listener.getsockname()[1])
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self) -> TlsFront:
-        self._acceptor.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._acceptor.join(timeout=5)
-        self._listener.close()
-        with self._lock:
-            sockets, threads = list(self._sockets), list(self._threads)
-        for sock in sockets:
-            sock.close()
-        for thread in threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> TlsFront:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not self._slots.acquire(timeout=5):
-                raw.close()
-                continue
-            thread = threading.Thread(target=self._serve, args=(raw,), daemon=True)
-            with self._lock:
-                self._sockets.add(raw)
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        secure: socket.socket | None = None
-        upstream: socket.socket | None = None
+    def serve(self, raw: socket.socket) -> None:
+        # The handshake happens here; a client that does not trust the certificate ends it.
+        secure = self.track(self._context.wrap_socket(raw, server_side=True))
+        upstream = None
         try:
-            raw.settimeout(10)
-            secure = self._context.wrap_socket(raw, server_side=True)  # the handshake, here
-            with self._lock:
+            with self.lock:
                 self.connections += 1
-                self._sockets.add(secure)
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
-            with self._lock:
-                self._sockets.add(upstream)
-            relay(secure, upstream, self._stop, lambda data: None)
-        except OSError:  # includes a refused handshake (the client did not trust the certificate)
-            pass
+            upstream = self.track(socket.create_connection(("127.0.0.1", self.target_port), timeout=10))
+            relay(secure, upstream, self.stopping, lambda data: None)
         finally:
-            for sock in (secure, raw, upstream):
-                if sock is not None:
-                    sock.close()
-                    with self._lock:
-                        self._sockets.discard(sock)
-            self._slots.release()
+            self.close(upstream)
+            self.close(secure)
