@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -154,10 +155,28 @@ def _send(
     # The events client, aimed at metric-data: the same headers, signing, proxy and connections.
     sender = CloudEyeClient(settings, deadline=deadline)
     sender.path = _metric_data_path(settings)
-    try:
-        status, headers, answer = sender._post(json.dumps(body).encode("utf-8"), timeout)
-    except (OSError, http.client.HTTPException) as exc:
-        return f"Cloud Eye could not be reached: {type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+    data = json.dumps(body).encode("utf-8")
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["answer"] = sender._post(data, timeout)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    # Socket timeouts bound each step (connect, tunnel, TLS, send, answer), not their sum: the
+    # request runs in its own thread so the invocation waits ``timeout`` at most, whatever happens.
+    worker = threading.Thread(target=attempt, name="forwarder-metrics", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return f"no answer within {timeout:.2f} s (the invocation's deadline or {MAX_WAIT_S:g} s)"
+    error = outcome.get("error")
+    if isinstance(error, OSError | http.client.HTTPException):
+        return f"Cloud Eye could not be reached: {type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+    if error is not None:
+        raise error
+    status, headers, answer = outcome["answer"]
     if 200 <= status < 300:
         return None
     return describe_error(status, answer, headers.get("x-request-id"))
