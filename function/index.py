@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from forwarder import collector, http_ingest, logs, queue_ingest, triggers
+from forwarder import collector, http_ingest, logs, metrics, queue_ingest, triggers
 from forwarder.settings import Settings, SettingsError
 
 # Stop starting new Cloud Eye attempts this long before the platform's timeout, so the answer
@@ -66,6 +66,7 @@ def _apig(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "body": '{"error":"internal error"}',
             "isBase64Encoded": False,
         }
+    metrics.publish(invocation, lambda: Settings.from_env(context=context), deadline=deadline_from(context))
     return {
         "statusCode": answer.status,
         "headers": answer.headers,
@@ -91,6 +92,9 @@ def _batch(event: Any, context: Any, trigger: str) -> dict[str, Any]:
             error=str(exc),
         )
         raise
+    finally:  # after the summary line, also when the batch failed (DeliveryError)
+        deadline = deadline_from(context)
+        metrics.publish(invocation, lambda: Settings.from_env(context=context), deadline=deadline)
     if trigger == triggers.DIRECT:
         return report.to_dict()
     return {"trigger": trigger, **report.counts()}

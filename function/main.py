@@ -25,7 +25,7 @@ if _HERE not in sys.path:
 
 import functions_framework  # noqa: E402
 
-from forwarder import collector, http_ingest, logs, queue_ingest, triggers  # noqa: E402
+from forwarder import collector, http_ingest, logs, metrics, queue_ingest, triggers  # noqa: E402
 from forwarder.settings import Settings, SettingsError  # noqa: E402
 
 READ_CHUNK_BYTES = 65536
@@ -70,6 +70,7 @@ def ingest(request: Any) -> tuple[bytes, int, dict[str, str]]:
             logging.ERROR, "internal error", request_id=invocation.request_id, error=type(exc).__name__
         )
         return b'{"error":"internal error"}', 500, {"Content-Type": "application/json"}
+    metrics.publish(invocation, lambda: Settings.from_env(headers=headers))
     return answer.body_text().encode("utf-8"), answer.status, answer.headers
 
 
@@ -99,3 +100,5 @@ def ingest_pubsub(cloud_event: Any) -> None:
             error=str(exc),
         )
         raise
+    finally:  # after the summary line, also when the batch failed (DeliveryError)
+        metrics.publish(invocation, Settings.from_env)

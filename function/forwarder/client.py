@@ -13,7 +13,6 @@ import json
 import queue
 import random
 import select
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import signer
+from . import connection, signer
 from .batching import Chunk
 from .settings import PROJECT_ID_PATTERN, Settings, SettingsError
 
@@ -154,15 +153,16 @@ class AdaptiveLimit:
 class _ConnectionPool:
     """Kept-alive connections to one host, reused across chunks and warm invocations."""
 
-    def __init__(self, scheme: str, host: str, port: int | None) -> None:
-        self.scheme, self.host, self.port = scheme, host, port
+    def __init__(self, scheme: str, host: str, port: int | None, ca_bundle: str | None = None) -> None:
+        self.scheme, self.host, self.port, self.ca_bundle = scheme, host, port, ca_bundle
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
     def new(self, timeout: float) -> http.client.HTTPConnection:
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=_tls_context())
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        # Direct, or through HTTPS_PROXY's CONNECT tunnel; TLS trusts CLOUDEYE_CA_BUNDLE if set.
+        return connection.open_connection(
+            self.scheme, self.host, self.port, timeout, ca_bundle=self.ca_bundle
+        )
 
     def get(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         """An idle connection the server has not closed (reused=True), or a new one."""
@@ -196,26 +196,16 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
     return not readable
 
 
-_pools: dict[tuple[str, str, int | None], _ConnectionPool] = {}
+_pools: dict[tuple[str, str, int | None, str | None], _ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool_for(scheme: str, host: str, port: int | None) -> _ConnectionPool:
-    key = (scheme, host, port)
+def _pool_for(scheme: str, host: str, port: int | None, ca_bundle: str | None = None) -> _ConnectionPool:
+    key = (scheme, host, port, ca_bundle)
     with _pools_lock:
         if key not in _pools:
-            _pools[key] = _ConnectionPool(scheme, host, port)
+            _pools[key] = _ConnectionPool(scheme, host, port, ca_bundle)
         return _pools[key]
-
-
-_tls: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    global _tls
-    if _tls is None:
-        _tls = ssl.create_default_context()  # verifies certificates and host names
-    return _tls
 
 
 class CloudEyeClient:
@@ -242,7 +232,7 @@ class CloudEyeClient:
         self.rng = rng or random.Random()
         self.path = f"{base.path.rstrip('/')}/V1.0/{project_id}/events"
         self.host_header = base.netloc
-        self.pool = _pool_for(base.scheme, base.hostname or "", base.port)
+        self.pool = _pool_for(base.scheme, base.hostname or "", base.port, settings.ca_bundle)
         self.stats = SendStats()
 
     def send(

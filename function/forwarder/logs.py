@@ -93,6 +93,7 @@ class Invocation:
         self.trigger = trigger
         self.request_id = request_id
         self.started = time.monotonic()
+        self.figures: dict[str, Any] | None = None  # the summary line's fields, once written
 
     def reject(self, position: Mapping[str, Any], reason: str, raw: Any, **extra: Any) -> None:
         log_line(
@@ -121,4 +122,5 @@ class Invocation:
             **extra,
         }
         log_line(logging.INFO, "invocation", **fields)
+        self.figures = fields
         return fields

@@ -159,6 +159,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     default_source: str | None = None
     credential_source: str = "none"
+    metrics_namespace: str | None = None
+    function_name: str | None = None
+    ca_bundle: str | None = None
 
     @classmethod
     def from_env(
@@ -188,6 +191,11 @@ class Settings:
             "ingest_token": _secret(env, "FORWARDER_INGEST_TOKEN"),
             "max_body_bytes": _number(env, "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1),
             "default_source": _text(env, "FORWARDER_DEFAULT_SOURCE"),
+            "metrics_namespace": _text(env, "FORWARDER_METRICS_NAMESPACE"),
+            "function_name": _text(env, "FORWARDER_FUNCTION_NAME")
+            or (_call(context, "getFunctionName") if context is not None else None)
+            or _text(env, "RUNTIME_FUNC_NAME"),
+            "ca_bundle": _text(env, "CLOUDEYE_CA_BUNDLE"),
         }
         values.update(_credentials(env, context, headers))
         values.update(overrides)
@@ -223,6 +231,15 @@ class Settings:
                     "FORWARDER_DEFAULT_SOURCE must look like 'service.item' (each part 3-32 "
                     f"letters, digits or '_', starting with a letter); got {self.default_source!r}"
                 )
+        if self.metrics_namespace is not None:
+            from .metrics import check_function_name, check_namespace
+
+            check_namespace(self.metrics_namespace)
+            check_function_name(self.function_name)
+        if self.ca_bundle is not None or any(n.lower() == "https_proxy" for n in os.environ):
+            from .connection import check_environment  # ssl and urllib load only when needed
+
+            check_environment(self.ca_bundle, self.endpoint)
 
     @property
     def base_url(self) -> str:
