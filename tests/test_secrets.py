@@ -82,7 +82,7 @@ def events(count: int) -> list[dict]:
         lambda: Settings.from_env(environ=env()),
         lambda: Settings.from_env(environ={"HUAWEICLOUD_SDK_PROJECT_ID": PROJECT}, context=Context()),
         lambda: Settings.from_env(
-            environ={},
+            environ={"RUNTIME_PROJECT_ID": PROJECT, "RUNTIME_FUNC_NAME": "forwarder"},
             headers={
                 "X-CFF-Security-Access-Key": "HDRAK",
                 "X-CFF-Security-Secret-Key": SK,

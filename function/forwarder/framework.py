@@ -1,0 +1,116 @@
+"""functions-framework glue for ``main.py``: requests in, answers out, and refusal before reading.
+
+functions-framework reads whole request bodies on its own: after an HTTP function answers (an
+``after_request`` hook calls ``request.get_data()``) and before a CloudEvent function runs.
+Unchecked, a caller without the token could make the process hold a body of any size. So:
+
+- the ingest answer is a streamed response, which that hook leaves alone; the function reads the
+  body itself, in pieces, no further than the cap, and only after the token check;
+- the push entry gets a ``before_request`` guard: token first, then ``Content-Length`` against the
+  cap, and for a chunked body a read limit just past the cap (413 when it is passed).
+
+What is left unread is the server's to discard: gunicorn and werkzeug both read it away in
+bounded pieces (or close the connection), never holding it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import logs
+from .http_ingest import HttpAnswer, HttpRequest, normalise_headers, token_refusal, too_large
+from .settings import DEFAULT_MAX_BODY_BYTES, SettingsError, _number
+
+READ_CHUNK_BYTES = 65536
+
+
+def body_reader(stream: Any) -> Callable[[int], bytes]:
+    """``read(limit)``: the body until its end or past ``limit``, read in bounded pieces."""
+
+    def read(limit: int) -> bytes:
+        body = bytearray()
+        while len(body) < limit:
+            piece = stream.read(min(READ_CHUNK_BYTES, limit - len(body)))
+            if not piece:
+                break
+            body += piece
+        return bytes(body)
+
+    return read
+
+
+def http_request(request: Any, headers: dict[str, str]) -> HttpRequest:
+    """The forwarder's view of a Flask request; the body is read later, and only if needed."""
+    return HttpRequest(
+        method=request.method.upper(),
+        headers=headers,
+        query={name: request.args.get(name, "") for name in request.args},
+        content_length=request.content_length,
+        read_body=body_reader(request.stream),
+    )
+
+
+def response(answer: HttpAnswer) -> Any:
+    """A streamed Flask response, so the framework's hook does not read the rest of the body."""
+    import flask
+
+    data = answer.body_text().encode("utf-8")
+    headers = {**answer.headers, "Content-Length": str(len(data))}
+    return flask.Response(iter([data]), status=answer.status, headers=headers)
+
+
+def cap_bytes() -> int:
+    """``FORWARDER_MAX_BODY_BYTES``; a bad value is reported by the settings, the default holds here."""
+    try:
+        return int(_number(_environ(), "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1))
+    except SettingsError:
+        return DEFAULT_MAX_BODY_BYTES
+
+
+def _environ() -> Any:
+    import os
+
+    return os.environ
+
+
+def guard_push_entry(target: str, trigger: str) -> None:
+    """Install the guard on the app being created for the push entry ``target`` (functions-framework
+    loads ``main.py`` inside the app's context; a plain import, or another target, installs nothing)."""
+    import flask
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    if not flask.has_app_context():
+        return
+    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.name != target:
+        return
+
+    def refused(answer: HttpAnswer, headers: dict[str, str]) -> Any:
+        invocation = logs.Invocation(trigger, logs.request_id(None, headers))
+        answer.headers.setdefault("Content-Type", "application/json")
+        answer.headers["X-Request-Id"] = invocation.request_id
+        invocation.summary({}, status=answer.status, error=answer.body.get("error"))
+        return response(answer)
+
+    def refuse_before_reading() -> Any:
+        request = flask.request
+        headers = normalise_headers(dict(request.headers))
+        query = {name: request.args.get(name, "") for name in request.args}
+        refusal = token_refusal(headers, query)
+        if refusal is not None:
+            return refused(refusal, headers)
+        limit = cap_bytes()
+        if request.content_length is not None and request.content_length > limit:
+            return refused(too_large(limit), headers)
+        # A chunked body: the framework's own read stops with 413 once it passes the cap.
+        request.max_content_length = limit + 1
+        return None
+
+    def over_the_cap(_error: Exception) -> Any:
+        logs.log_line(logging.DEBUG, "push body over the cap")
+        return refused(too_large(cap_bytes()), normalise_headers(dict(flask.request.headers)))
+
+    app.before_request(refuse_before_reading)
+    app.register_error_handler(RequestEntityTooLarge, over_the_cap)
