@@ -123,9 +123,7 @@ def internal_error(invocation: logs.Invocation, exc: BaseException) -> HttpAnswe
     names the exception's type only (its text might quote the input)."""
     from .http_ingest import JSON_CONTENT_TYPE, HttpAnswer, empty_body
 
-    logs.log_line(
-        logging.ERROR, "internal error", request_id=invocation.request_id, error=type(exc).__name__
-    )
+    logs.log_line(logging.ERROR, "internal error", request_id=invocation.request_id, error=type(exc).__name__)
     headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": invocation.request_id}
     return HttpAnswer(500, empty_body("internal error"), headers)
 

@@ -7,7 +7,8 @@ Unchecked, a caller without the token could make the process hold a body of any 
 - the ingest answer is a streamed response, which that hook leaves alone; the function reads the
   body itself, in pieces, no further than the cap, and only after the token check;
 - the push entry gets a ``before_request`` guard: token first, then ``Content-Length`` against the
-  cap, and for a chunked body a read limit just past the cap (413 when it is passed).
+  cap; a body without a length (chunked) is read by the guard, in pieces and no further than the
+  cap, and handed to the framework from memory.
 
 What is left unread is the server's to discard: gunicorn and werkzeug both read it away in
 bounded pieces (or close the connection), never holding it whole.
@@ -15,7 +16,7 @@ bounded pieces (or close the connection), never holding it whole.
 
 from __future__ import annotations
 
-import logging
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,6 @@ def guard_push_entry(target: str, trigger: str) -> None:
     """Install the guard on the app being created for the push entry ``target`` (functions-framework
     loads ``main.py`` inside the app's context; a plain import, or another target, installs nothing)."""
     import flask
-    from werkzeug.exceptions import RequestEntityTooLarge
 
     if not flask.has_app_context():
         return
@@ -102,15 +102,16 @@ def guard_push_entry(target: str, trigger: str) -> None:
         if refusal is not None:
             return refused(refusal, headers)
         limit = cap_bytes()
-        if request.content_length is not None and request.content_length > limit:
+        if request.content_length is not None:
+            return refused(too_large(limit), headers) if request.content_length > limit else None
+        # No length (chunked): read it here, never past the cap, before the framework reads it all.
+        environ = request.environ
+        body = body_reader(environ["wsgi.input"])(limit + 1)
+        if len(body) > limit:
             return refused(too_large(limit), headers)
-        # A chunked body: the framework's own read stops with 413 once it passes the cap.
-        request.max_content_length = limit + 1
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
         return None
 
-    def over_the_cap(_error: Exception) -> Any:
-        logs.log_line(logging.DEBUG, "push body over the cap")
-        return refused(too_large(cap_bytes()), normalise_headers(dict(flask.request.headers)))
-
     app.before_request(refuse_before_reading)
-    app.register_error_handler(RequestEntityTooLarge, over_the_cap)
