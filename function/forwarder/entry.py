@@ -155,11 +155,12 @@ def run_batch(
 ) -> Report:
     """A queue batch: settings, the batch's items (``extract(max_items=...)``), then send and log;
     a configuration error is logged once and raised."""
+    from .http_ingest import refuse_too_wide
     from .queue_ingest import process
 
     try:
         settings = settings_factory()
-        candidates = extract(**item_cap(extract, settings.max_items))
+        candidates = refuse_too_wide(extract(**item_cap(extract, settings.max_items)))
         deadline = deadline_for(settings)
         return process(candidates, settings=settings, invocation=invocation, deadline=deadline)
     except Exception as exc:

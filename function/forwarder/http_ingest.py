@@ -186,10 +186,12 @@ def _is_ndjson(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in NDJSON_TYPES
 
 
-def check_item_count(body: bytes | str, content_type: str, max_items: int) -> None:
+def check_items(body: bytes | str, content_type: str, max_items: int) -> bool:
     """Raise ``TooLarge`` when the body holds more than ``max_items`` items (array items, or lines
-    of NDJSON), counted one at a time so that counting costs no more memory than one item."""
-    from .json_items import count_items, count_lines, events_array
+    of NDJSON), counted one at a time so that counting costs no more memory than one item.
+    Returns whether the items may go to the one-pass check of a whole array: not when one has a
+    key no event has (it would only collect their errors) or is ``too_wide``."""
+    from .json_items import count_lines, events_array, iter_array, only_known_keys, too_wide
 
     text = _text(body)
     start = None
@@ -200,12 +202,32 @@ def check_item_count(body: bytes | str, content_type: str, max_items: int) -> No
             start = None  # not one JSON value: perhaps NDJSON, else parse_body says what is wrong
         else:
             if start is None:
-                return  # one event object, or a value parse_body refuses
-    count = count_lines(text, max_items) if start is None else count_items(text, start, max_items)
+                return True  # one event object, or a value parse_body refuses
+    if start is None:
+        count, one_pass = count_lines(text, max_items), False
+    else:
+        count, one_pass = 0, True
+        for item in iter_array(text, start):
+            count += 1
+            if count > max_items:
+                break
+            one_pass = one_pass and only_known_keys(item) and too_wide(item) is None
     if count > max_items:
         raise TooLarge(
             f"the body holds more than {max_items} items (FORWARDER_MAX_ITEMS); send fewer per request"
         )
+    return one_pass
+
+
+def refuse_too_wide(candidates: list[Candidate]) -> list[Candidate]:
+    """Items far wider than any event become one rejection each, before any field is checked."""
+    from .json_items import too_wide
+
+    for candidate in candidates:
+        reason = too_wide(candidate.value) if candidate.readable else None
+        if reason is not None:
+            candidate.value = Unreadable(reason, candidate.value, "(event)")
+    return candidates
 
 
 def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
@@ -246,14 +268,14 @@ def _report(
 ) -> Report:
     """Validate and send a body's events. A JSON array of valid events is checked in one pass
     (the common case, and the cheap one); anything else, or any bad item, goes item by item."""
-    check_item_count(body, content_type, settings.max_items)
-    if _looks_like_json_array(body, content_type):
+    one_pass = check_items(body, content_type, settings.max_items)
+    if one_pass and _looks_like_json_array(body, content_type):
         from .pipeline import report_json_array  # loads pydantic: there is something to check
 
         report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
         if report is not None:
             return report
-    candidates = parse_body(body, content_type)
+    candidates = refuse_too_wide(parse_body(body, content_type))
     if not candidates:
         raise BodyError(f"the body holds no events; send {BODY_FORMS}")
     return report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)

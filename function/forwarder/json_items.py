@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -128,3 +129,51 @@ def count_items(text: str, start: int, limit: int) -> int:
 def count_lines(text: str, limit: int) -> int:
     """How many non-blank lines ``text`` has, counting no further than ``limit + 1``."""
     return sum(1 for _ in islice(_NON_BLANK_LINE.finditer(text), limit + 1))
+
+
+# An event has at most 4 fields, 11 in its detail and 4 dimensions of 2: 27 entries in all.
+# Checking an item far wider than that field by field gives one error per entry: a 6 MiB item with
+# 500,000 unknown keys would make an answer of some 30 MB and hold 600 MiB. Such an item is
+# refused whole, unchecked.
+MAX_ENTRIES = 48
+
+
+def too_wide(item: Any) -> str | None:
+    """Why ``item`` is refused without checking its fields (one reason), or ``None``."""
+    if not isinstance(item, dict):
+        return None
+    entries = len(item)
+    detail = item.get("detail")
+    if isinstance(detail, dict | list):
+        entries += len(detail)
+        dimensions = detail.get("dimensions") if isinstance(detail, dict) else None
+        if isinstance(dimensions, list):
+            entries += len(dimensions)
+            if entries <= MAX_ENTRIES:
+                entries += sum(len(value) for value in dimensions if isinstance(value, dict | list))
+    if entries <= MAX_ENTRIES:
+        return None
+    return (
+        f"the item has {entries} fields, detail fields and dimensions in all, more than the "
+        f"{MAX_ENTRIES} an event can have: not checked field by field"
+    )
+
+
+@lru_cache(maxsize=1)
+def _known_keys() -> tuple[frozenset[str], frozenset[str]]:
+    from .events import Event, EventDetail  # loads pydantic: only once there are items to check
+
+    def keys(kind: Any) -> frozenset[str]:
+        return frozenset(kind.__required_keys__ | kind.__optional_keys__)
+
+    return keys(Event), keys(EventDetail)
+
+
+def only_known_keys(item: Any) -> bool:
+    """Whether ``item`` has no key an event does not have (top level and detail). Items that do
+    are invalid anyway: the one-pass check of a whole array would only collect their errors."""
+    if not isinstance(item, dict):
+        return True
+    top, detail_keys = _known_keys()
+    detail = item.get("detail")
+    return item.keys() <= top and (not isinstance(detail, dict) or detail.keys() <= detail_keys)
