@@ -64,3 +64,17 @@ def test_import_and_validator_build_within_budget() -> None:
     assert result["import"] < 0.2, result
     assert result["import"] + result["build"] < BUDGET_S, result
     assert result["again"] < 0.01 and result["same"] is True  # built once per process
+
+
+def test_import_index_loads_the_standard_library_only() -> None:
+    # The FunctionGraph entry and its adapter layer: no pydantic, no web framework, nothing that
+    # only a body or a queue batch needs (the item walker, the pipeline, the HTTP client).
+    result = run_fresh(
+        "import json, sys\n"
+        "import index\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pydantic', 'pydantic_core', 'flask', 'werkzeug', 'functions_framework', 'ssl')"
+        " or m in ('forwarder.json_items', 'forwarder.pipeline', 'forwarder.client'))\n"
+        "print(json.dumps({'loaded': loaded, 'entry': 'forwarder.entry' in sys.modules}))\n"
+    )
+    assert result == {"loaded": [], "entry": True}
