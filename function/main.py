@@ -45,12 +45,8 @@ def ingest(request: Any) -> Any:
 @functions_framework.cloud_event
 def ingest_pubsub(cloud_event: Any) -> None:
     """Pub/Sub push (a CloudEvent whose data is ``{"message": {"data": base64}}``)."""
-    data = cloud_event.data
-    if isinstance(data, bytes | str):
-        parsed, problem = triggers.parse_json_text(data)
-        data = parsed if problem is None else data
-    event_id = cloud_event.get("id") if hasattr(cloud_event, "get") else None
-    invocation = entry.begin("pubsub", logs.request_id(None, {"x-request-id": str(event_id)}))
+    data, event_id = framework.push_message(cloud_event)
+    invocation = entry.begin("pubsub", logs.request_id(None, {"x-request-id": event_id}))
     entry.run_batch(
         invocation,
         functools.partial(triggers.pubsub_candidates, data),

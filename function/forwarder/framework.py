@@ -62,6 +62,17 @@ def response(answer: HttpAnswer) -> Any:
     return flask.Response(iter([data]), status=answer.status, headers=headers)
 
 
+def push_message(cloud_event: Any) -> tuple[Any, str]:
+    """A push CloudEvent's data (parsed when it is JSON text) and its id."""
+    from .triggers import parse_json_text
+
+    data = cloud_event.data
+    if isinstance(data, bytes | str):
+        parsed, problem = parse_json_text(data)
+        data = parsed if problem is None else data
+    return data, str(cloud_event.get("id") if hasattr(cloud_event, "get") else None)
+
+
 def cap_bytes() -> int:
     """``FORWARDER_MAX_BODY_BYTES``; a bad value is reported by the settings, the default holds here."""
     try:
