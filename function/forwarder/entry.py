@@ -160,7 +160,7 @@ def run_batch(
 
     try:
         settings = settings_factory()
-        candidates = refuse_too_wide(extract(**item_cap(extract, settings.max_items)))
+        candidates = list(refuse_too_wide(extract(**item_cap(extract, settings.max_items))))
         deadline = deadline_for(settings)
         return process(candidates, settings=settings, invocation=invocation, deadline=deadline)
     except Exception as exc:

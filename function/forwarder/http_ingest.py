@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -186,11 +186,21 @@ def _is_ndjson(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in NDJSON_TYPES
 
 
-def check_items(body: bytes | str, content_type: str, max_items: int) -> bool:
+@dataclass
+class BodyItems:
+    """What one walk over a body's text found: where its array of events starts (``None``: not
+    an array, or an array inside something else) and whether the one-pass check may take it."""
+
+    text: str
+    array_start: int | None
+    one_pass: bool
+
+
+def check_items(body: bytes | str, content_type: str, max_items: int) -> BodyItems:
     """Raise ``TooLarge`` when the body holds more than ``max_items`` items (array items, or lines
     of NDJSON), counted one at a time so that counting costs no more memory than one item.
-    Returns whether the items may go to the one-pass check of a whole array: not when one has a
-    key no event has (it would only collect their errors) or is ``too_wide``."""
+    The one-pass check of a whole array is not for items with a key no event has (it would only
+    collect their errors) nor for ``too_wide`` ones."""
     from .json_items import count_lines, events_array, iter_array, only_known_keys, too_wide
 
     text = _text(body)
@@ -202,7 +212,7 @@ def check_items(body: bytes | str, content_type: str, max_items: int) -> bool:
             start = None  # not one JSON value: perhaps NDJSON, else parse_body says what is wrong
         else:
             if start is None:
-                return True  # one event object, or a value parse_body refuses
+                return BodyItems(text, None, True)  # one event object, or a value parse_body refuses
     if start is None:
         count, one_pass = count_lines(text, max_items), False
     else:
@@ -216,18 +226,29 @@ def check_items(body: bytes | str, content_type: str, max_items: int) -> bool:
         raise TooLarge(
             f"the body holds more than {max_items} items (FORWARDER_MAX_ITEMS); send fewer per request"
         )
-    return one_pass
+    return BodyItems(text, start, one_pass)
 
 
-def refuse_too_wide(candidates: list[Candidate]) -> list[Candidate]:
+def iter_candidates(items: BodyItems, content_type: str) -> Iterator[Candidate]:
+    """The body's items one at a time: an array's are parsed from its text as they are taken
+    (never the whole array at once); other forms through ``parse_body``."""
+    from .json_items import iter_array
+
+    if items.array_start is None:
+        yield from refuse_too_wide(parse_body(items.text, content_type))
+    else:
+        yield from refuse_too_wide(Candidate(item, {}) for item in iter_array(items.text, items.array_start))
+
+
+def refuse_too_wide(candidates: Iterable[Candidate]) -> Iterator[Candidate]:
     """Items far wider than any event become one rejection each, before any field is checked."""
     from .json_items import too_wide
 
     for candidate in candidates:
         reason = too_wide(candidate.value) if candidate.readable else None
         if reason is not None:
-            candidate.value = Unreadable(reason, candidate.value, "(event)")
-    return candidates
+            candidate = Candidate(Unreadable(reason, candidate.value, "(event)"), candidate.position)
+        yield candidate
 
 
 def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
@@ -268,14 +289,16 @@ def _report(
 ) -> Report:
     """Validate and send a body's events. A JSON array of valid events is checked in one pass
     (the common case, and the cheap one); anything else, or any bad item, goes item by item."""
-    one_pass = check_items(body, content_type, settings.max_items)
-    if one_pass and _looks_like_json_array(body, content_type):
+    items = check_items(body, content_type, settings.max_items)
+    if items.one_pass and _looks_like_json_array(body, content_type):
         from .pipeline import report_json_array  # loads pydantic: there is something to check
 
         report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
         if report is not None:
             return report
-    candidates = refuse_too_wide(parse_body(body, content_type))
+    # At most FORWARDER_MAX_ITEMS of them. The pipeline takes a sequence today; once it takes any
+    # iterable, the items can flow to it as they are parsed: drop the list() then.
+    candidates = list(iter_candidates(items, content_type))
     if not candidates:
         raise BodyError(f"the body holds no events; send {BODY_FORMS}")
     return report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
