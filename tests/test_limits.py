@@ -280,3 +280,31 @@ def to_cloudeye(cloudeye, monkeypatch):
     for name, value in cloudeye.forwarder_env().items():
         monkeypatch.setenv(name, value)
     return cloudeye
+
+
+# --- the token comes before the configuration ---------------------------------------------------
+
+
+def test_callers_without_the_token_never_see_configuration_errors(ingest_server, monkeypatch) -> None:
+    monkeypatch.setenv("FORWARDER_INGEST_TOKEN", "the-token")
+    monkeypatch.setenv("CLOUDEYE_ENDPOINT", "https://host:99999")  # broken configuration
+    reply = ingest_server.post(make_events(1))
+    assert reply.status == 401 and "CLOUDEYE_ENDPOINT" not in reply.text
+    apig = index.handler({"httpMethod": "POST", "headers": {}, "body": "[]"}, FakeContext())
+    assert apig["statusCode"] == 401 and "CLOUDEYE_ENDPOINT" not in apig["body"]
+    # with the token, the caller is told what is wrong
+    allowed = ingest_server.post(make_events(1), headers={"Authorization": "Bearer the-token"})
+    assert allowed.status == 500 and "CLOUDEYE_ENDPOINT" in allowed.json()["error"]
+
+
+def test_every_push_answer_names_its_request(monkeypatch) -> None:
+    from tests.support.ingest_server import create_app
+
+    monkeypatch.setenv("FORWARDER_INGEST_TOKEN", "the-token")
+    client = create_app("ingest_pubsub").test_client()
+    headers = {"ce-id": "push-77", "ce-specversion": "1.0", "ce-source": "//pubsub", "ce-type": "t"}
+    refused = client.post("/", data=b"{}", headers=headers)
+    assert refused.status_code == 401 and refused.headers["X-Request-Id"] == "push-77"
+    monkeypatch.setenv("CLOUDEYE_ENDPOINT", "https://host:abc")  # the function raises: a 500
+    failed = client.post("/?token=the-token", data=b'{"message": {"data": "e30="}}', headers=headers)
+    assert failed.status_code == 500 and failed.headers["X-Request-Id"] == "push-77"

@@ -98,8 +98,13 @@ def guard_push_entry(target: str, trigger: str) -> None:
     if app.name != target:
         return
 
+    def request_id(headers: dict[str, str]) -> str:
+        # The caller's X-Request-Id, else the CloudEvent's id (binary mode), else a new one.
+        given = headers.get("x-request-id") or headers.get("ce-id", "")
+        return logs.request_id(None, {"x-request-id": given})
+
     def refused(answer: HttpAnswer, headers: dict[str, str]) -> Any:
-        invocation = logs.Invocation(trigger, logs.request_id(None, headers))
+        invocation = logs.Invocation(trigger, request_id(headers))
         answer.headers.setdefault("Content-Type", "application/json")
         answer.headers["X-Request-Id"] = invocation.request_id
         invocation.summary({}, status=answer.status, error=answer.body.get("error"))
@@ -125,4 +130,10 @@ def guard_push_entry(target: str, trigger: str) -> None:
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return None
 
+    def with_request_id(answer: Any) -> Any:
+        # Every push answer names its request (the CloudEvent id), the framework's 500 included.
+        answer.headers.setdefault("X-Request-Id", request_id(normalise_headers(dict(flask.request.headers))))
+        return answer
+
     app.before_request(refuse_before_reading)
+    app.after_request(with_request_id)
