@@ -37,7 +37,8 @@ def body_reader(stream: Any) -> Callable[[int], bytes]:
             if not piece:
                 break
             body += piece
-        return bytes(body)
+        # Over the cap only its length matters: no copy of what is about to be refused.
+        return bytes(body) if len(body) < limit else body  # type: ignore[return-value]
 
     return read
 
