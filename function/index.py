@@ -20,7 +20,8 @@ from forwarder.settings import Settings
 
 def handler(event: Any, context: Any = None) -> Any:
     """Detect the trigger from the payload and answer it in its own convention."""
-    trigger = str(getattr(triggers.detect(event), "value", triggers.detect(event)))
+    detected = triggers.detect(event)
+    trigger = str(getattr(detected, "value", detected))  # the trigger's name, as logs carry it
     if trigger == "apig":
         return _apig(event, context)
     invocation = entry.begin(trigger, logs.request_id(context))
