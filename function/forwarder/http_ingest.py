@@ -121,9 +121,10 @@ def token_refusal(
         return None
     if bearer_ok(headers, token.reveal()) or (query is not None and query_token_ok(query, token.reveal())):
         return None
+    wanted = "a valid 'Authorization: Bearer <token>' header"
     return HttpAnswer(
         401,
-        empty_body("a valid 'Authorization: Bearer <token>' header is required"),
+        empty_body(f"{wanted} is required" if query is None else f"{wanted} or ?token=<token> is required"),
         {"WWW-Authenticate": 'Bearer realm="cloudeye-forwarder"'},
     )
 
