@@ -217,13 +217,21 @@ def test_a_bug_answers_500_with_zero_counts_and_the_request_id_on_every_entry(
     assert "secret-looking" not in caplog.text
 
 
-def test_a_configuration_error_is_logged_once_per_queue_invocation(monkeypatch, caplog) -> None:
+def test_a_configuration_error_is_logged_once_by_every_entry(ingest_server, monkeypatch, caplog) -> None:
     caplog.set_level(logging.INFO, logger="forwarder")
     monkeypatch.setenv("CLOUDEYE_ENDPOINT", "https://host:abc")
     with pytest.raises(Exception, match="CLOUDEYE_ENDPOINT"):
-        index.handler({"records": [{"messages": ["{}"]}]}, FakeContext())
-    (line,) = log_lines(caplog.records, "configuration error")
-    assert "CLOUDEYE_ENDPOINT" in line["error"]
+        index.handler({"records": [{"messages": ["{}"]}]}, FakeContext(request_id="q-1"))
+    apig = index.handler({"httpMethod": "POST", "headers": {}, "body": "[]"}, FakeContext(request_id="a-1"))
+    served = ingest_server.post(make_events(1), headers={"X-Request-Id": "h-1"})
+    assert apig["statusCode"] == served.status == 500
+    lines = log_lines(caplog.records, "configuration error")
+    assert [(line["request_id"], line["trigger"]) for line in lines] == [
+        ("q-1", "kafka"),
+        ("a-1", "apig"),
+        ("h-1", "http"),
+    ]
+    assert all("CLOUDEYE_ENDPOINT" in line["error"] for line in lines)
 
 
 # --- deadlines ---------------------------------------------------------------------------------

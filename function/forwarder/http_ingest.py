@@ -64,6 +64,7 @@ class HttpAnswer:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     report: Report | None = None
+    configuration_error: SettingsError | None = None
 
     def body_text(self) -> str:
         return json.dumps(self.body, separators=(",", ":"))
@@ -342,6 +343,10 @@ def serve(
     ``deadline_for(settings)`` (else ``deadline``) gives the ``time.monotonic()`` moment after
     which no Cloud Eye attempt starts."""
     answer = _answer(request, settings_factory, deadline_for or (lambda _settings: deadline))
+    if answer.configuration_error is not None:
+        from .entry import configuration_error
+
+        configuration_error(invocation, answer.configuration_error)
     answer.headers.setdefault("Content-Type", JSON_CONTENT_TYPE)
     answer.headers["X-Request-Id"] = invocation.request_id
     counts = answer.report.counts() if answer.report is not None else {}
@@ -351,6 +356,12 @@ def serve(
     if "error" in answer.body:
         extra["error"] = answer.body["error"]
     invocation.summary(counts, **extra)
+    return answer
+
+
+def misconfigured(exc: SettingsError) -> HttpAnswer:
+    answer = HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"))
+    answer.configuration_error = exc
     return answer
 
 
@@ -373,7 +384,7 @@ def _answer(
     try:
         settings = settings_factory()
     except SettingsError as exc:
-        return HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"))
+        return misconfigured(exc)
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return too_large(limit)
@@ -392,7 +403,7 @@ def _answer(
     except BodyError as exc:
         return HttpAnswer(400, empty_body(str(exc)))
     except SettingsError as exc:
-        return HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"))
+        return misconfigured(exc)
     status = status_for(report)
     headers = {}
     if status == 503:
