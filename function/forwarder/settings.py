@@ -346,8 +346,8 @@ def _credentials(
                 "security_token": Secret(token) if token else None,
                 "credential_source": "agency",
             }
-    # Credential headers come from whoever sent the request: trusted only where FunctionGraph puts
-    # them there (and strips a caller's), and only when the environment configures no credential.
+    # Credential headers arrive with the request: trusted only on FunctionGraph, whose HTTP functions
+    # get the agency's keys that way, and only when the environment configures no credential.
     trusted = on_functiongraph(env) and not any(_text(env, name) for name in CREDENTIAL_VARIABLES)
     lowered = {k.lower(): v for k, v in (headers or {}).items()} if trusted else {}
     if lowered:
