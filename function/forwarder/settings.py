@@ -209,7 +209,8 @@ class Settings:
         """Read settings from ``environ`` (default ``os.environ``).
 
         Credentials: AK/SK from the environment, else FunctionGraph agency keys from ``context``
-        (event functions) or ``X-CFF-Security-*`` ``headers`` (HTTP functions), else an IAM token.
+        (event functions) or ``X-CFF-Security-*`` ``headers`` (HTTP functions; used only on
+        FunctionGraph and only when no credential is configured), else an IAM token.
         Keyword ``overrides`` (explicit arguments) win over everything.
         """
         env = os.environ if environ is None else environ
