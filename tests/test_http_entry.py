@@ -304,9 +304,11 @@ def test_missing_settings_answer_500_naming_the_variable(ingest_server, to_cloud
 
 
 def test_agency_keys_from_x_cff_headers_sign_the_requests(ingest_server, cloudeye, monkeypatch) -> None:
-    # GIVEN an HTTP function: no keys in the environment, FunctionGraph passes the agency's in headers
+    # GIVEN an HTTP function on FunctionGraph (its RUNTIME_* variables) with no credential in the
+    # environment: the platform passes the agency's keys in headers
     monkeypatch.setenv("CLOUDEYE_ENDPOINT", cloudeye.base_url)
     monkeypatch.setenv("RUNTIME_PROJECT_ID", cloudeye.project_id)
+    monkeypatch.setenv("RUNTIME_FUNC_NAME", "forwarder")
     with temporary_keys(cloudeye) as keys:
         headers = {
             "X-CFF-Security-Access-Key": keys["access_key"],
@@ -319,6 +321,52 @@ def test_agency_keys_from_x_cff_headers_sign_the_requests(ingest_server, cloudey
     assert reply.status == 201, reply.text
     assert reply.headers["x-request-id"] == "cff-req-7"
     assert len(cloudeye.stored_events()) == 2
+
+
+CALLER_KEYS = {
+    "X-CFF-Security-Access-Key": "caller-ak",
+    "X-CFF-Security-Secret-Key": "caller-sk",
+    "X-CFF-Security-Token": "caller-token",
+}
+
+
+def test_credential_headers_are_ignored_off_functiongraph(ingest_server, cloudeye, monkeypatch) -> None:
+    # GIVEN no RUNTIME_* variables: not FunctionGraph, so the headers come from the caller
+    monkeypatch.setenv("CLOUDEYE_ENDPOINT", cloudeye.base_url)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", cloudeye.project_id)
+    with temporary_keys(cloudeye) as keys:
+        headers = {
+            "X-CFF-Security-Access-Key": keys["access_key"],
+            "X-CFF-Security-Secret-Key": keys["secret_key"],
+            "X-CFF-Security-Token": keys["security_token"],
+        }
+        reply = ingest_server.post(make_events(2), headers=headers)
+    # THEN they are not used: no credential is configured, nothing is sent
+    assert reply.status == 500 and "no credentials" in reply.json()["error"]
+    assert cloudeye.stored_events() == []
+
+
+def test_caller_headers_never_replace_a_configured_iam_token(ingest_server, cloudeye, monkeypatch) -> None:
+    # GIVEN FunctionGraph with only CLOUDEYE_AUTH_TOKEN configured
+    monkeypatch.setenv("CLOUDEYE_ENDPOINT", cloudeye.base_url)
+    monkeypatch.setenv("RUNTIME_PROJECT_ID", cloudeye.project_id)
+    monkeypatch.setenv("RUNTIME_FUNC_NAME", "forwarder")
+    monkeypatch.setenv("CLOUDEYE_AUTH_TOKEN", "configured-iam-token")
+    captured: list[dict[str, str]] = []
+    from forwarder import client
+
+    original = client.CloudEyeClient._post
+
+    def spy(self, body, timeout):
+        captured.append({"token": self.settings.auth_token and self.settings.auth_token.reveal(),
+                         "ak": self.settings.access_key or ""})
+        return original(self, body, timeout)
+
+    monkeypatch.setattr(client.CloudEyeClient, "_post", spy)
+    # WHEN a caller sends its own keys in the platform's credential headers
+    ingest_server.post(make_events(1), headers=CALLER_KEYS)
+    # THEN the request went out with the configured token, never the caller's keys
+    assert captured and all(c == {"token": "configured-iam-token", "ak": ""} for c in captured)
 
 
 def test_get_is_not_allowed(ingest_server) -> None:

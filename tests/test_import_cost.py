@@ -1,14 +1,13 @@
-"""Cold start: `import forwarder` stays cheap (no pydantic), and building the validator is bounded.
+"""Cold start: `import forwarder` and `import index` stay cheap (no pydantic, no web framework),
+and the validator is built once per process.
 
 Each check runs in a fresh interpreter so nothing imported by other tests hides a regression.
-The time budget guards against regressions; it is not a benchmark.
+What it takes in time is a benchmark figure, not a test.
 """
 
 from __future__ import annotations
 
 from tests.support.fresh_process import run_fresh
-
-BUDGET_S = 2.0
 
 
 def test_import_forwarder_does_not_load_pydantic() -> None:
@@ -45,22 +44,28 @@ def test_pydantic_loads_on_first_use() -> None:
     assert result["pydantic"] is True
 
 
-def test_import_and_validator_build_within_budget() -> None:
+def test_the_validator_is_built_once_per_process() -> None:
     result = run_fresh(
-        "import json, time\n"
-        "started = time.perf_counter()\n"
+        "import json\n"
         "import forwarder\n"
-        "imported = time.perf_counter()\n"
         "from forwarder.events import event_adapter\n"
-        "event_adapter()\n"
         "item = {'event_name': 'a', 'event_source': 'abc.def', 'time': 1, 'detail': {}}\n"
         "forwarder.validate_events([item])\n"
-        "built = time.perf_counter()\n"
-        "event_adapter()\n"
-        "again = time.perf_counter()\n"
-        "print(json.dumps({'import': imported - started, 'build': built - imported,"
-        " 'again': again - built, 'same': event_adapter() is event_adapter()}))\n"
+        "print(json.dumps({'same': event_adapter() is event_adapter(),"
+        " 'cached': event_adapter.cache_info().hits >= 1}))\n"
     )
-    assert result["import"] < 0.2, result
-    assert result["import"] + result["build"] < BUDGET_S, result
-    assert result["again"] < 0.01 and result["same"] is True  # built once per process
+    assert result == {"same": True, "cached": True}
+
+
+def test_import_index_loads_the_standard_library_only() -> None:
+    # The FunctionGraph entry and its adapter layer: no pydantic, no web framework, nothing that
+    # only a body or a queue batch needs (the item walker, the pipeline, the HTTP client).
+    result = run_fresh(
+        "import json, sys\n"
+        "import index\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pydantic', 'pydantic_core', 'flask', 'werkzeug', 'functions_framework', 'ssl')"
+        " or m in ('forwarder.json_items', 'forwarder.pipeline', 'forwarder.client'))\n"
+        "print(json.dumps({'loaded': loaded, 'entry': 'forwarder.entry' in sys.modules}))\n"
+    )
+    assert result == {"loaded": [], "entry": True}

@@ -192,3 +192,68 @@ def test_functions_framework_pubsub_never_500(fuzz_env, pubsub_client, data: byt
     }
     response = pubsub_client.post("/", data=data, headers=headers)
     assert response.status_code < 500, response.get_data()
+
+
+# --- caps: the item count decides 413, the answer grows with the items processed only ----------
+
+FUZZ_CAP = 6
+wide_items = st.one_of(
+    st.integers(0, 3),
+    st.dictionaries(st.text(max_size=3), st.integers(0, 1), max_size=80),
+    st.builds(lambda n: {"event_name": "E", "detail": {"dimensions": [{}] * n}}, st.integers(0, 60)),
+    event_like,
+)
+
+
+@FUZZ
+@given(
+    items=st.lists(wide_items, max_size=2 * FUZZ_CAP),
+    form=st.sampled_from(["array", "wrapped", "ndjson"]),
+)
+def test_item_cap_and_proportional_answers(fuzz_env, monkeypatch, items: list[Any], form: str) -> None:
+    monkeypatch.setenv("FORWARDER_MAX_ITEMS", str(FUZZ_CAP))
+    if form == "array":
+        body, content_type = json.dumps(items), "application/json"
+    elif form == "wrapped":
+        body, content_type = json.dumps({"events": items}), "application/json"
+    else:
+        body, content_type = "\n".join(json.dumps(item) for item in items), "application/x-ndjson"
+    event = {
+        "httpMethod": "POST",
+        "headers": {"content-type": content_type},
+        "queryStringParameters": {"dry_run": "true"},
+        "body": body,
+    }
+    answer = index.handler(event, FakeContext())
+    _check_http_answer(answer)
+    reply = json.loads(answer["body"])
+    if len(items) > FUZZ_CAP:
+        assert answer["statusCode"] == 413 and reply["received"] == 0
+    else:
+        assert answer["statusCode"] != 413
+        assert reply["received"] in (0, len(items))
+        # a few capped errors per item, whatever the item's width
+        assert len(answer["body"]) <= 200 + 1500 * max(1, len(items))
+
+
+# --- the push token: only the exact token, as a bearer or ?token=, lets a push through ---------
+
+TOKEN = "fuzz-token-1"
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)  # what HTTP carries
+
+
+@FUZZ
+@given(
+    header=st.none() | header_text | st.just(f"Bearer {TOKEN}") | st.just(f"bearer  {TOKEN} "),
+    query=st.none() | st.text(max_size=20) | st.just(TOKEN),
+)
+def test_push_token_is_checked_before_anything(fuzz_env, pubsub_client, monkeypatch, header, query) -> None:
+    monkeypatch.setenv("FORWARDER_INGEST_TOKEN", TOKEN)
+    headers = {"ce-id": "1", "ce-specversion": "1.0", "ce-source": "//pubsub", "ce-type": "t"}
+    if header is not None:
+        headers["Authorization"] = header
+    query_string = {} if query is None else {"token": query}
+    response = pubsub_client.post("/", data=b"{}", headers=headers, query_string=query_string)
+    scheme, _, given = (header or "").strip().partition(" ")
+    allowed = (scheme.lower() == "bearer" and given.strip() == TOKEN) or query == TOKEN
+    assert (response.status_code == 401) is not allowed, (header, query, response.status_code)

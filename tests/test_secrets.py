@@ -82,7 +82,7 @@ def events(count: int) -> list[dict]:
         lambda: Settings.from_env(environ=env()),
         lambda: Settings.from_env(environ={"HUAWEICLOUD_SDK_PROJECT_ID": PROJECT}, context=Context()),
         lambda: Settings.from_env(
-            environ={},
+            environ={"RUNTIME_PROJECT_ID": PROJECT, "RUNTIME_FUNC_NAME": "forwarder"},
             headers={
                 "X-CFF-Security-Access-Key": "HDRAK",
                 "X-CFF-Security-Secret-Key": SK,
@@ -260,3 +260,76 @@ def test_failed_runs_leak_nothing(script, credentials, caplog, capsys) -> None:
             assert secret not in text
     for record in caplog.records:
         assert_no_secret(record.getMessage() + repr(record.args))
+
+
+# --- upstream text is scrubbed ------------------------------------------------------------------
+
+UNKNOWN_AK = "AKUNKNOWN4C2D9E7F1A"
+
+
+def test_a_401_naming_the_access_key_reaches_no_answer_log_or_exception(cloudeye, monkeypatch, caplog):
+    import index
+    from forwarder import DeliveryError
+    from tests.support.entry_helpers import FakeContext, make_events
+
+    # GIVEN keys Cloud Eye does not know: its 401 quotes the access key ("ak:<value>")
+    caplog.set_level(logging.INFO, logger="forwarder")
+    for name, value in cloudeye.forwarder_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", UNKNOWN_AK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", SECURITY_TOKEN)
+    monkeypatch.setenv("CLOUDEYE_MAX_ATTEMPTS", "1")
+    # WHEN the API Gateway entry and a Kafka batch send through them
+    answer = index.handler(
+        {"httpMethod": "POST", "headers": {}, "body": json.dumps(make_events(2))}, FakeContext()
+    )
+    kafka = {"records": [{"messages": [json.dumps(make_events(2))], "topic_id": "t"}]}
+    with pytest.raises(DeliveryError) as raised:
+        index.handler(kafka, FakeContext())
+    # THEN Cloud Eye's refusal is there, but not the key (nor any other credential)
+    assert answer["statusCode"] in (401, 502, 503), answer
+    body = answer["body"]
+    assert "401" in body and "***" in body
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for text in (body, logged, full_text(raised.value)):
+        assert UNKNOWN_AK not in text
+        assert_no_secret(text)
+
+
+def test_an_upstream_echoing_the_request_headers_leaks_no_token() -> None:
+    # A proxy that refuses the request quoting the headers it was sent.
+    echoed = (
+        f"X-Security-Token: {SECURITY_TOKEN}\n"
+        "Authorization: SDK-HMAC-SHA256 Access=AKIDEXAMPLE, SignedHeaders=host, Signature=ab"
+    )
+    with LoopbackServer([Answer(status=400, body=echoed.encode())] * 2) as upstream:
+        settings = Settings.from_env(environ=env(CLOUDEYE_ENDPOINT=upstream.url, CLOUDEYE_MAX_ATTEMPTS="1"))
+        report = report_events(events(1), settings=settings)
+    text = json.dumps(report.to_dict())
+    assert "Cloud Eye answered 400" in text
+    assert "AKIDEXAMPLE" not in text
+    assert_no_secret(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Get secretKey failed,ak:AKQ1W2E3,err:ak not exist", "Get secretKey failed,ak:***,err:ak not exist"),
+        (
+            "Authorization: SDK-HMAC-SHA256 Access=AKQ1W2E3, SignedHeaders=host",
+            "Authorization: SDK-HMAC-SHA256 Access=***, SignedHeaders=host",
+        ),
+        (f"token {SECURITY_TOKEN} and {json.dumps(AUTH_TOKEN)}", 'token *** and "***"'),
+        ("nothing to hide here: BREAK, TAKEN", "nothing to hide here: BREAK, TAKEN"),
+    ],
+)
+def test_scrub_masks_credentials_and_key_fragments(text: str, expected: str) -> None:
+    from forwarder.scrub import scrub
+
+    settings = Settings(
+        access_key="AK",
+        secret_key=Secret(SK),
+        security_token=Secret(SECURITY_TOKEN),
+        auth_token=Secret(AUTH_TOKEN),
+    )
+    assert scrub(text, settings) == expected

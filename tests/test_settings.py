@@ -210,12 +210,70 @@ def test_project_id_refused(project_id: str) -> None:
             Settings.from_env(environ={"HUAWEICLOUD_SDK_PROJECT_ID": project_id})
 
 
-def test_client_refuses_a_bad_project_id_even_without_from_env() -> None:
-    from forwarder.client import CloudEyeClient
-
-    settings = Settings(access_key="AK", secret_key=Secret("SK"), project_id="../x", region="ap-southeast-1")
+def test_settings_are_checked_when_built_without_from_env() -> None:
     with pytest.raises(SettingsError, match="HUAWEICLOUD_SDK_PROJECT_ID"):
-        CloudEyeClient(settings)
+        Settings(access_key="AK", secret_key=Secret("SK"), project_id="../x", region="ap-southeast-1")
+    with pytest.raises(SettingsError, match="CLOUDEYE_ENDPOINT"):
+        Settings(endpoint="https://host:abc")
+    with pytest.raises(SettingsError, match="FORWARDER_MAX_ITEMS"):
+        Settings(max_items=0)
+    # a plain string given for a secret is wrapped, so it never prints
+    assert isinstance(Settings(secret_key="SK").secret_key, Secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://host:abc", "https://host:99999", "https://host:-1", "https://[::1", "http://127.0.0.1:8x"],
+)
+def test_an_endpoint_with_a_bad_port_or_form_names_the_variable(endpoint: str) -> None:
+    with pytest.raises(SettingsError, match="CLOUDEYE_ENDPOINT") as caught:
+        Settings.from_env(environ={"CLOUDEYE_ENDPOINT": endpoint})
+    assert endpoint not in str(caught.value) or "got" not in str(caught.value)
+
+
+def test_repr_and_str_mask_the_access_key() -> None:
+    settings = Settings(access_key="AKVISIBLE123", secret_key=Secret("SK-VALUE"), project_id="p1")
+    for text in (repr(settings), str(settings), f"{settings}"):
+        assert "AKVISIBLE123" not in text and "SK-VALUE" not in text
+        assert "access_key=Secret('**********')" in text and "project_id='p1'" in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "field", "raw", "expected"),
+    [
+        ("FORWARDER_MAX_ITEMS", "max_items", None, 10_000),
+        ("FORWARDER_MAX_ITEMS", "max_items", "50", 50),
+        ("FORWARDER_HTTP_DEADLINE_S", "http_deadline_s", None, 25.0),
+        ("FORWARDER_HTTP_DEADLINE_S", "http_deadline_s", "9.5", 9.5),
+    ],
+)
+def test_item_cap_and_http_deadline(variable: str, field: str, raw: str | None, expected: float) -> None:
+    environ = {} if raw is None else {variable: raw}
+    assert getattr(Settings.from_env(environ=environ), field) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "many", "nan", "inf"])
+def test_item_cap_and_http_deadline_refuse_bad_values(raw: str) -> None:
+    for variable in ("FORWARDER_MAX_ITEMS", "FORWARDER_HTTP_DEADLINE_S"):
+        with pytest.raises(SettingsError, match=variable):
+            Settings.from_env(environ={variable: raw})
+
+
+def test_credential_headers_count_only_on_functiongraph_without_configured_credentials() -> None:
+    headers = {"x-cff-security-access-key": "HAK", "x-cff-security-secret-key": "HSK"}
+    platform = {"RUNTIME_PROJECT_ID": "p1", "RUNTIME_FUNC_NAME": "fn"}
+    assert Settings.from_env(environ=platform, headers=headers).access_key == "HAK"
+    # not FunctionGraph: ignored
+    assert Settings.from_env(environ={"RUNTIME_PROJECT_ID": "p1"}, headers=headers).access_key is None
+    # any configured credential: ignored
+    for variable in ("CLOUDEYE_AUTH_TOKEN", "HUAWEICLOUD_SDK_SECURITY_TOKEN"):
+        settings = Settings.from_env(environ={**platform, variable: "configured"}, headers=headers)
+        assert settings.access_key is None
+    token_only = Settings.from_env(
+        environ={**platform, "CLOUDEYE_AUTH_TOKEN": "configured"},
+        headers={**headers, "x-cff-auth-token": "caller"},
+    )
+    assert token_only.auth_token is not None and token_only.auth_token.reveal() == "configured"
 
 
 # --- explicit arguments win ---------------------------------------------------------------------
@@ -263,7 +321,8 @@ def test_agency_credentials_from_http_headers() -> None:
         "X-Cff-Security-Token": "hdr-tok",
         "X-CFF-Request-Id": "r1",
     }
-    settings = Settings.from_env(environ={}, headers=headers)
+    on_functiongraph = {"RUNTIME_PROJECT_ID": "p1", "RUNTIME_FUNC_NAME": "forwarder"}
+    settings = Settings.from_env(environ=on_functiongraph, headers=headers)
     assert settings.access_key == "hdr-ak"
     assert settings.secret_key.reveal() == "hdr-sk"
     assert settings.security_token.reveal() == "hdr-tok"

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from . import connection, signer
 from .batching import Chunk
+from .scrub import scrub
 from .settings import PROJECT_ID_PATTERN, Settings, SettingsError
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -289,7 +290,7 @@ class CloudEyeClient:
             except (OSError, http.client.HTTPException) as exc:
                 status, headers, body = None, {}, b""
                 reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
-                outcome.error = f"Cloud Eye could not be reached: {reason}"
+                outcome.error = f"Cloud Eye could not be reached: {scrub(reason, self.settings)}"
             except Exception as exc:  # anything else is a bug or a bad setting: fail the chunk, no retry
                 outcome.attempts = attempt
                 # The type only: the text of such an error may quote header values (credentials).
@@ -311,7 +312,7 @@ class CloudEyeClient:
                     outcome.created = _created(body, len(outcome.chunk.indexes))
                     outcome.error = None
                     return
-                outcome.error = describe_error(status, body, outcome.request_id)
+                outcome.error = scrub(describe_error(status, body, outcome.request_id), self.settings)
                 outcome.retry_after = _retry_after_s(headers.get("retry-after"))
                 if status not in RETRYABLE_STATUSES:
                     return

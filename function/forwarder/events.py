@@ -25,6 +25,7 @@ WINDOW_FUTURE_MS = 600_000 - 20_000
 SECONDS_THRESHOLD = 10**11
 # Items per slice in validate_in_slices: one request's worth when all are valid.
 VALIDATION_SLICE = 100
+MAX_ERRORS_PER_ITEM = 8
 
 EVENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 SOURCE_PART = r"[A-Za-z][A-Za-z0-9_]{2,31}"
@@ -235,10 +236,13 @@ def _validate(items: Sequence[Any], indexes: range, current: int, default_source
         try:
             event = validate(item)
         except ValidationError as exc:
+            errors = exc.errors(include_url=False)  # listed up to a cap: answers stay proportional
             outcome.errors[index] = [
-                FieldError(_field_path(err["loc"]), _reason(err))
-                for err in exc.errors(include_url=False)
+                FieldError(_field_path(err["loc"]), _reason(err)) for err in errors[:MAX_ERRORS_PER_ITEM]
             ]
+            if len(errors) > MAX_ERRORS_PER_ITEM:
+                more = f"{len(errors) - MAX_ERRORS_PER_ITEM} more errors not listed"
+                outcome.errors[index].append(FieldError("(event)", more))
             continue
         problem = _window_error(event["time"], current)
         if problem:

@@ -1,8 +1,14 @@
 """The HTTP ingest contract shared by API Gateway and functions-framework: same checks, same answers.
 
-Request -> (401 token, 413 size, 400 body or flag) -> events -> Report -> status and JSON body:
-201 all accepted, 207 some rejected, 400 nothing valid or unreadable body, 502/503 Cloud Eye
-failed after retries (503, with Retry-After, when trying again later can help).
+Request -> (405 method, 401 token, 413 size) -> settings -> (413 items, 400 body or flag) -> events
+-> Report -> status and JSON body: 201 all accepted, 207 some rejected, 400 nothing valid or
+unreadable body, 502/503 Cloud Eye failed after retries (503, with Retry-After, when trying again
+later can help).
+
+Refusals come first and read nothing: the token is checked before the settings are read (a caller
+without it never learns about the configuration) and before any of the body is; a body is read
+no further than the cap. A body holding more than ``FORWARDER_MAX_ITEMS`` items is refused with
+413 after counting them one at a time, so the answer stays proportional to what is processed.
 Standard library only until there are events to validate.
 """
 
@@ -11,14 +17,14 @@ from __future__ import annotations
 import hmac
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import BodyError, SettingsError
 from .intake import Candidate, Unreadable, report_candidates
 from .report import Report
-from .settings import parse_bool
+from .settings import Secret, ingest_token_from_env, parse_bool
 
 if TYPE_CHECKING:
     from .logs import Invocation
@@ -58,6 +64,7 @@ class HttpAnswer:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     report: Report | None = None
+    configuration_error: SettingsError | None = None
 
     def body_text(self) -> str:
         return json.dumps(self.body, separators=(",", ":"))
@@ -92,7 +99,39 @@ def bearer_ok(headers: Mapping[str, str], token: str) -> bool:
     scheme, _, given = headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+    return _same(given.strip(), token)
+
+
+def query_token_ok(query: Mapping[str, str], token: str) -> bool:
+    """``?token=<token>`` (how a push subscription carries a shared secret), in constant time."""
+    given = query.get("token")
+    return given is not None and _same(given, token)
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+
+
+def token_refusal(
+    headers: Mapping[str, str], query: Mapping[str, str] | None = None, token: Secret | None = None
+) -> HttpAnswer | None:
+    """The 401 answer when ``FORWARDER_INGEST_TOKEN`` is set and the request does not carry it
+    (as a bearer token, or with ``query`` given, as ``?token=``); ``None`` when it may go on."""
+    token = ingest_token_from_env() if token is None else token
+    if not token:
+        return None
+    if bearer_ok(headers, token.reveal()) or (query is not None and query_token_ok(query, token.reveal())):
+        return None
+    wanted = "a valid 'Authorization: Bearer <token>' header"
+    return HttpAnswer(
+        401,
+        empty_body(f"{wanted} is required" if query is None else f"{wanted} or ?token=<token> is required"),
+        {"WWW-Authenticate": 'Bearer realm="cloudeye-forwarder"'},
+    )
+
+
+class TooLarge(BodyError):
+    """A body over the byte or the item cap: answered 413."""
 
 
 def dry_run_flag(query: Mapping[str, str]) -> bool:
@@ -132,8 +171,7 @@ def _ndjson(text: str, *, strict: bool) -> list[Candidate]:
     return candidates
 
 
-def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
-    """The events a body holds, in order; raises ``BodyError`` when it holds none readable."""
+def _text(body: bytes | str) -> str:
     if isinstance(body, str):
         text = body.removeprefix("\ufeff")  # already text: drop a BOM, as decoding would
     else:
@@ -143,7 +181,82 @@ def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
             raise BodyError(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
     if not text.strip():
         raise BodyError(f"the body is empty; send {BODY_FORMS}")
-    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+    return text
+
+
+def _is_ndjson(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() in NDJSON_TYPES
+
+
+@dataclass
+class BodyItems:
+    """What one walk over a body's text found: where its array of events starts (``None``: not
+    an array, or an array inside something else) and whether the one-pass check may take it."""
+
+    text: str
+    array_start: int | None
+    one_pass: bool
+
+
+def check_items(body: bytes | str, content_type: str, max_items: int) -> BodyItems:
+    """Raise ``TooLarge`` when the body holds more than ``max_items`` items (array items, or lines
+    of NDJSON), counted one at a time so that counting costs no more memory than one item.
+    The one-pass check of a whole array is not for items with a key no event has (it would only
+    collect their errors) nor for ``too_wide`` ones."""
+    from .json_items import count_lines, events_array, iter_array, only_known_keys, too_wide
+
+    text = _text(body)
+    start = None
+    if not _is_ndjson(content_type):
+        try:
+            start = events_array(text)
+        except (ValueError, RecursionError):
+            start = None  # not one JSON value: perhaps NDJSON, else parse_body says what is wrong
+        else:
+            if start is None:
+                return BodyItems(text, None, True)  # one event object, or a value parse_body refuses
+    if start is None:
+        count, one_pass = count_lines(text, max_items), False
+    else:
+        count, one_pass = 0, True
+        for item in iter_array(text, start):
+            count += 1
+            if count > max_items:
+                break
+            one_pass = one_pass and only_known_keys(item) and too_wide(item) is None
+    if count > max_items:
+        raise TooLarge(
+            f"the body holds more than {max_items} items (FORWARDER_MAX_ITEMS); send fewer per request"
+        )
+    return BodyItems(text, start, one_pass)
+
+
+def iter_candidates(items: BodyItems, content_type: str) -> Iterator[Candidate]:
+    """The body's items one at a time: an array's are parsed from its text as they are taken
+    (never the whole array at once); other forms through ``parse_body``."""
+    from .json_items import iter_array
+
+    if items.array_start is None:
+        yield from refuse_too_wide(parse_body(items.text, content_type))
+    else:
+        yield from refuse_too_wide(Candidate(item, {}) for item in iter_array(items.text, items.array_start))
+
+
+def refuse_too_wide(candidates: Iterable[Candidate]) -> Iterator[Candidate]:
+    """Items far wider than any event become one rejection each, before any field is checked."""
+    from .json_items import too_wide
+
+    for candidate in candidates:
+        reason = too_wide(candidate.value) if candidate.readable else None
+        if reason is not None:
+            candidate = Candidate(Unreadable(reason, candidate.value, "(event)"), candidate.position)
+        yield candidate
+
+
+def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
+    """The events a body holds, in order; raises ``BodyError`` when it holds none readable."""
+    text = _text(body)
+    if _is_ndjson(content_type):
         return _ndjson(text, strict=True)
     try:
         value = json.loads(text)
@@ -167,7 +280,7 @@ def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
 
 
 def _looks_like_json_array(body: bytes | str, content_type: str) -> bool:
-    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+    if _is_ndjson(content_type):
         return False
     opening = body[:JSON_PEEK_BYTES].lstrip()[:1]
     return opening == (b"[" if isinstance(body, bytes) else "[")
@@ -178,13 +291,16 @@ def _report(
 ) -> Report:
     """Validate and send a body's events. A JSON array of valid events is checked in one pass
     (the common case, and the cheap one); anything else, or any bad item, goes item by item."""
-    if _looks_like_json_array(body, content_type):
+    items = check_items(body, content_type, settings.max_items)
+    if items.one_pass and _looks_like_json_array(body, content_type):
         from .pipeline import report_json_array  # loads pydantic: there is something to check
 
         report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
         if report is not None:
             return report
-    candidates = parse_body(body, content_type)
+    # At most FORWARDER_MAX_ITEMS of them. The pipeline takes a sequence today; once it takes any
+    # iterable, the items can flow to it as they are parsed: drop the list() then.
+    candidates = list(iter_candidates(items, content_type))
     if not candidates:
         raise BodyError(f"the body holds no events; send {BODY_FORMS}")
     return report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
@@ -199,7 +315,7 @@ def status_for(report: Report) -> int:
     return 207 if report.rejected else 201
 
 
-def _empty_body(error: str) -> dict[str, Any]:
+def empty_body(error: str) -> dict[str, Any]:
     return {"received": 0, "accepted": 0, "rejected": 0, "failed": 0, "results": [], "error": error}
 
 
@@ -220,9 +336,17 @@ def serve(
     settings_factory: Callable[[], Settings],
     invocation: Invocation,
     deadline: float | None = None,
+    deadline_for: Callable[[Settings], float | None] | None = None,
 ) -> HttpAnswer:
-    """Answer one ingest request and write the invocation's log line."""
-    answer = _answer(request, settings_factory, deadline)
+    """Answer one ingest request and write the invocation's log line.
+
+    ``deadline_for(settings)`` (else ``deadline``) gives the ``time.monotonic()`` moment after
+    which no Cloud Eye attempt starts."""
+    answer = _answer(request, settings_factory, deadline_for or (lambda _settings: deadline))
+    if answer.configuration_error is not None:
+        from .entry import configuration_error
+
+        configuration_error(invocation, answer.configuration_error)
     answer.headers.setdefault("Content-Type", JSON_CONTENT_TYPE)
     answer.headers["X-Request-Id"] = invocation.request_id
     counts = answer.report.counts() if answer.report is not None else {}
@@ -235,39 +359,51 @@ def serve(
     return answer
 
 
+def misconfigured(exc: SettingsError) -> HttpAnswer:
+    answer = HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"))
+    answer.configuration_error = exc
+    return answer
+
+
+def too_large(limit: int) -> HttpAnswer:
+    return HttpAnswer(
+        413, empty_body(f"the body is larger than {limit} bytes (FORWARDER_MAX_BODY_BYTES)")
+    )
+
+
 def _answer(
-    request: HttpRequest, settings_factory: Callable[[], Settings], deadline: float | None
+    request: HttpRequest,
+    settings_factory: Callable[[], Settings],
+    deadline_for: Callable[[Settings], float | None],
 ) -> HttpAnswer:
     if request.method != "POST":
-        return HttpAnswer(405, _empty_body("send events with POST"), {"Allow": "POST"})
+        return HttpAnswer(405, empty_body("send events with POST"), {"Allow": "POST"})
+    refusal = token_refusal(request.headers)
+    if refusal is not None:
+        return refusal
     try:
         settings = settings_factory()
     except SettingsError as exc:
-        return HttpAnswer(500, _empty_body(f"the forwarder is misconfigured: {exc}"))
-    if settings.ingest_token and not bearer_ok(request.headers, settings.ingest_token.reveal()):
-        return HttpAnswer(
-            401,
-            _empty_body("a valid 'Authorization: Bearer <token>' header is required"),
-            {"WWW-Authenticate": 'Bearer realm="cloudeye-forwarder"'},
-        )
+        return misconfigured(exc)
     limit = settings.max_body_bytes
-    too_large = HttpAnswer(
-        413, _empty_body(f"the body is larger than {limit} bytes (FORWARDER_MAX_BODY_BYTES)")
-    )
     if request.content_length is not None and request.content_length > limit:
-        return too_large
+        return too_large(limit)
     body = _read(request, limit)
     if len(body) > limit:
-        return too_large
+        return too_large(limit)
     try:
         if request.body_error:
             raise BodyError(request.body_error)
         dry_run = dry_run_flag(request.query)
-        report = _report(body, request.headers.get("content-type", ""), settings, dry_run, deadline)
+        report = _report(
+            body, request.headers.get("content-type", ""), settings, dry_run, deadline_for(settings)
+        )
+    except TooLarge as exc:
+        return HttpAnswer(413, empty_body(str(exc)))
     except BodyError as exc:
-        return HttpAnswer(400, _empty_body(str(exc)))
+        return HttpAnswer(400, empty_body(str(exc)))
     except SettingsError as exc:
-        return HttpAnswer(500, _empty_body(f"the forwarder is misconfigured: {exc}"))
+        return misconfigured(exc)
     status = status_for(report)
     headers = {}
     if status == 503:

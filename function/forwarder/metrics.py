@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .errors import SettingsError
 from .logs import Invocation, log_line
+from .scrub import scrub
 from .settings import Settings
 
 # metric_name -> unit. The deploy template's alarm rules use these names.
@@ -121,7 +122,7 @@ def publish(
         request_id=invocation.request_id,
         trigger=_text(invocation.trigger),
         namespace=settings.metrics_namespace,
-        error=problem,
+        error=scrub(problem, settings),
     )
     return False
 

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,18 @@ DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 524_288
 DEFAULT_MAX_BODY_BYTES = 6_291_456
+DEFAULT_MAX_ITEMS = 10_000
+# API Gateway's default backend timeout is 30 s; answer a few seconds before it.
+DEFAULT_HTTP_DEADLINE_S = 25.0
+# FunctionGraph sets these in every function's environment; elsewhere they are normally absent.
+FUNCTIONGRAPH_MARKERS = ("RUNTIME_PROJECT_ID", "RUNTIME_FUNC_NAME")
+# Any of these configures a credential: caller-supplied credential headers are then ignored.
+CREDENTIAL_VARIABLES = (
+    "HUAWEICLOUD_SDK_AK",
+    "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    "CLOUDEYE_AUTH_TOKEN",
+)
 
 
 class Secret:
@@ -80,6 +92,8 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type, minimum
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a {kind.__name__} (got {raw!r})") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name} must be a finite number (got {raw!r})")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum} (got {raw!r})")
     return value
@@ -108,7 +122,13 @@ def is_loopback(host: str) -> bool:
 
 def check_endpoint(endpoint: str, variable: str = "CLOUDEYE_ENDPOINT") -> str:
     """An endpoint must be https, or plain http on a loopback host (the local emulator)."""
-    parts = urlsplit(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise SettingsError(
+            f"{variable} is not a usable URL (a bad port or host?): expected https://host[:port]"
+        ) from None
     # First, so the messages below that quote the endpoint never quote a password in it.
     if parts.query or parts.fragment or parts.username or parts.password:
         raise SettingsError(f"{variable} must be a plain base URL without query or user info")
@@ -128,21 +148,37 @@ def endpoint_for_region(region: str) -> str:
 
 
 def _call(context: Any, method: str) -> str | None:
-    getter = getattr(context, method, None)
-    if getter is None:
-        return None
-    try:
-        value = getter()
-    except Exception:  # a broken context must not break the invocation; treat as absent
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-    return value or None
+    from .entry import context_text  # the one safe way to read the platform's context
+
+    return context_text(context, method)
 
 
-@dataclass(frozen=True)
+def on_functiongraph(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs on FunctionGraph (the platform sets ``RUNTIME_*`` variables)."""
+    env = os.environ if environ is None else environ
+    return all(_text(env, name) for name in FUNCTIONGRAPH_MARKERS)
+
+
+def ingest_token_from_env(environ: Mapping[str, str] | None = None) -> Secret | None:
+    """``FORWARDER_INGEST_TOKEN`` alone: checked before anything else is read, so a caller without
+    the token never learns whether the rest of the configuration is sound."""
+    return _secret(os.environ if environ is None else environ, "FORWARDER_INGEST_TOKEN")
+
+
+_POSITIVE = (
+    ("max_body_bytes", "FORWARDER_MAX_BODY_BYTES"),
+    ("max_items", "FORWARDER_MAX_ITEMS"),
+    ("http_deadline_s", "FORWARDER_HTTP_DEADLINE_S"),
+)
+_SECRET_FIELDS = ("secret_key", "security_token", "auth_token", "ingest_token")
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything one invocation needs. Build with :meth:`from_env`; fields override env values."""
+    """Everything one invocation needs. Build with :meth:`from_env`; fields override env values.
+
+    Checked when built, however built: an invalid value raises ``SettingsError`` at once.
+    """
 
     access_key: str | None = None
     secret_key: Secret | None = field(default=None)
@@ -157,6 +193,8 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     ingest_token: Secret | None = field(default=None)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_items: int = DEFAULT_MAX_ITEMS
+    http_deadline_s: float = DEFAULT_HTTP_DEADLINE_S
     default_source: str | None = None
     credential_source: str = "none"
     metrics_namespace: str | None = None
@@ -174,7 +212,8 @@ class Settings:
         """Read settings from ``environ`` (default ``os.environ``).
 
         Credentials: AK/SK from the environment, else FunctionGraph agency keys from ``context``
-        (event functions) or ``X-CFF-Security-*`` ``headers`` (HTTP functions), else an IAM token.
+        (event functions) or ``X-CFF-Security-*`` ``headers`` (HTTP functions; used only on
+        FunctionGraph and only when no credential is configured), else an IAM token.
         Keyword ``overrides`` (explicit arguments) win over everything.
         """
         env = os.environ if environ is None else environ
@@ -190,6 +229,10 @@ class Settings:
             ),
             "ingest_token": _secret(env, "FORWARDER_INGEST_TOKEN"),
             "max_body_bytes": _number(env, "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1),
+            "max_items": _number(env, "FORWARDER_MAX_ITEMS", DEFAULT_MAX_ITEMS, int, 1),
+            "http_deadline_s": _number(
+                env, "FORWARDER_HTTP_DEADLINE_S", DEFAULT_HTTP_DEADLINE_S, float, 0.001
+            ),
             "default_source": _text(env, "FORWARDER_DEFAULT_SOURCE"),
             "metrics_namespace": _text(env, "FORWARDER_METRICS_NAMESPACE"),
             "function_name": _text(env, "FORWARDER_FUNCTION_NAME")
@@ -199,15 +242,32 @@ class Settings:
         }
         values.update(_credentials(env, context, headers))
         values.update(overrides)
-        for name in ("secret_key", "security_token", "auth_token", "ingest_token"):
-            if isinstance(values.get(name), str):
-                values[name] = Secret(values[name])
-        settings = cls(**values)
-        settings.check()
-        return settings
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        for name in _SECRET_FIELDS:  # a plain string given for a secret is wrapped, never printed
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Secret(getattr(self, name)))
+        self.check()
+
+    def __repr__(self) -> str:
+        # The access key identifies the account: shown masked like every secret.
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "access_key" and value:
+                value = Secret(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
 
     def check(self) -> None:
-        """Validate the shape of what is set (not whether sending is possible: see ``for_sending``)."""
+        """Validate the shape of what is set (whether sending is possible: ``require_sending``)."""
+        for name, variable in _POSITIVE:
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise SettingsError(f"{variable} must be a positive number (got {value!r})")
         if self.project_id is not None and not PROJECT_ID_PATTERN.fullmatch(self.project_id):
             raise SettingsError(
                 "HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-' "
@@ -304,7 +364,10 @@ def _credentials(
                 "security_token": Secret(token) if token else None,
                 "credential_source": "agency",
             }
-    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    # Credential headers arrive with the request: trusted only on FunctionGraph, whose HTTP functions
+    # get the agency's keys that way, and only when the environment configures no credential.
+    trusted = on_functiongraph(env) and not any(_text(env, name) for name in CREDENTIAL_VARIABLES)
+    lowered = {k.lower(): v for k, v in (headers or {}).items()} if trusted else {}
     if lowered:
         ak = lowered.get("x-cff-security-access-key")
         sk = lowered.get("x-cff-security-secret-key")

@@ -475,6 +475,7 @@ def check_pubsub_cloud_event(data: bytes) -> None:
         "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
         "Content-Type": "application/json",
+        "Authorization": f"Bearer {INGEST_TOKEN}",  # pushes carry the ingest token too
     }
     seen = len(_pubsub_errors.types)
     response = _client("ingest_pubsub").post("/", data=data, headers=headers)
