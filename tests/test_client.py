@@ -69,7 +69,8 @@ def run(server: LoopbackServer, items, sleeps=None, deadline=None, adaptive=True
 
 
 def error_of(report) -> str:
-    errors = {result.get("error") for result in report.results}
+    """The one error text every result carries (a failure's error or a rejection's message)."""
+    errors = {result.get("error") or result["errors"][0]["message"] for result in report.results}
     assert len(errors) == 1
     error = errors.pop()
     assert error
@@ -166,16 +167,27 @@ def test_429_with_retry_after_then_201_succeeds() -> None:
     assert len(sleeps) == 1 and sleeps[0] >= 2.0
 
 
-def test_retry_after_beyond_the_cap_ends_retries_instead_of_sleeping() -> None:
+def test_retry_after_beyond_the_cap_is_clamped_to_30_seconds() -> None:
     sleeps = Sleeps()
     script = [Answer(503, {"error_code": "ces.0503", "error_msg": "busy"}, retry_after="3600")] * 4
     with LoopbackServer(script) as server:
         report = run(server, events(1), sleeps)
 
-    assert report.failed == 1 and sleeps == []
-    assert len(server.requests) == 1
-    assert "asked to wait 3600 s" in error_of(report)
-    assert report.retry_after == 3600
+    assert report.failed == 1
+    assert sleeps == [30.0, 30.0, 30.0]  # waited as asked, but never longer than 30 s
+    assert len(server.requests) == 4
+    assert report.retry_after == 30.0  # the caller sees the clamped value too
+
+
+def test_a_retry_after_that_does_not_fit_the_deadline_ends_the_retries() -> None:
+    sleeps = Sleeps()
+    script = [Answer(503, {"error_code": "ces.0503", "error_msg": "busy"}, retry_after="3600")] * 4
+    with LoopbackServer(script) as server:
+        report = run(server, events(1), sleeps, deadline=time.monotonic() + 5)
+
+    assert report.failed == 1 and sleeps == [] and len(server.requests) == 1
+    assert "out of time" in error_of(report)
+    assert report.retry_after == 30.0
 
 
 def test_unexpected_error_while_sending_fails_the_chunk_without_its_text(monkeypatch) -> None:
@@ -184,7 +196,7 @@ def test_unexpected_error_while_sending_fails_the_chunk_without_its_text(monkeyp
     def broken(self, body, timeout):
         raise ValueError("Invalid header value b'quoted-secret'")
 
-    monkeypatch.setattr(client.CloudEyeClient, "_post", broken)
+    monkeypatch.setattr(client.CloudEyeClient, "_exchange", broken)
     with LoopbackServer([Answer(201)]) as server:
         report = run(server, events(3))
 
@@ -210,21 +222,78 @@ def test_retryable_statuses_are_retried(status: int) -> None:
     assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
-def test_client_errors_are_not_retried(status: int) -> None:
+@pytest.mark.parametrize("status", [400, 409, 413, 422])
+def test_an_event_cloud_eye_refuses_alone_is_rejected_by_cloud_eye_not_retried(status: int) -> None:
     sleeps = Sleeps()
     body = {"error_code": "ces.0014", "error_msg": "Some content in the request is invalid."}
     with LoopbackServer([Answer(status, body, request_id="req-400"), Answer(201)]) as server:
-        report = run(server, events(2), sleeps)
+        report = run(server, events(1), sleeps)
 
     assert len(server.requests) == 1
     assert sleeps == []
-    assert report.failed == 2 and report.accepted == 0
+    [result] = report.results
+    assert result["status"] == "rejected" and result["by"] == "cloudeye"
+    [error] = result["errors"]
+    assert error["field"] == "(event)" and error["code"] == "ces.0014"
+    assert error["message"] == (
+        f"Cloud Eye answered {status} ces.0014: Some content in the request is invalid. (request id req-400)"
+    )
+    assert report.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "setting"),
+    [
+        (401, "HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK"),
+        (403, "HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK"),
+        (404, "CLOUDEYE_ENDPOINT"),
+        (405, "CLOUDEYE_ENDPOINT"),
+        (501, "CLOUDEYE_ENDPOINT"),
+        (302, "CLOUDEYE_ENDPOINT"),
+    ],
+)
+def test_a_configuration_error_stops_everything_with_one_clear_error(status: int, setting: str) -> None:
+    sleeps = Sleeps()
+    body = {"code": "APIGW.0301", "message": "Incorrect IAM authentication information"}
+    items = events(3, content="x" * 700)  # three requests of one event each
+    with LoopbackServer([Answer(status, body, request_id="req-cfg"), Answer(201)]) as server:
+        report = run(server, items, sleeps, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
+
+    assert len(server.requests) == 1  # the others are not even sent
+    assert sleeps == []
+    assert report.failed == 3 and report.accepted == 0
     error = error_of(report)
-    assert f"Cloud Eye answered {status}" in error
-    assert "ces.0014" in error and "Some content in the request is invalid." in error
-    assert "req-400" in error
+    assert error.startswith(f"Cloud Eye answered {status} APIGW.0301: Incorrect IAM authentication")
+    assert "req-cfg" in error and f"check {setting}" in error
     assert report.failures_retryable is False
+
+
+def test_a_refused_request_is_split_until_the_refused_event_stands_alone() -> None:
+    # Cloud Eye refuses any request holding event5 (an unknown resource group, say), whole.
+    refused = {"error_code": "ces.0014", "error_msg": "The resource group does not exist."}
+
+    def answer_for(body: bytes) -> Answer:
+        names = [event["event_name"] for event in json.loads(body)]
+        return Answer(400, refused, request_id="rg") if "event5" in names else Answer(201)
+
+    items = events(16)
+    with LoopbackServer(answer_for=answer_for) as server:
+        report = run(server, items)
+
+    statuses = [result["status"] for result in report.results]
+    assert statuses == ["accepted"] * 5 + ["rejected"] + ["accepted"] * 10
+    assert report.results[5]["by"] == "cloudeye"
+    assert report.results[5]["errors"][0]["code"] == "ces.0014"
+    # 16 -> 8+8 -> 4+4 -> 2+2 -> 1+1: 1 + 2 * log2(16) requests, every other event sent once.
+    assert len(server.requests) == 1 + 2 * 4
+    bodies = [[event["event_name"] for event in json.loads(request.body)] for request in server.requests]
+    delivered = [name for names in bodies if "event5" not in names for name in names]
+    assert sorted(delivered) == sorted(f"event{i}" for i in range(16) if i != 5)
+    # A resent event is byte for byte what was sent before (Cloud Eye's same-event rule holds).
+    first = json.loads(server.requests[0].body)
+    for request in server.requests[1:]:
+        for event in json.loads(request.body):
+            assert event in first
 
 
 def test_503_on_every_attempt_fails_with_a_readable_error() -> None:
@@ -271,7 +340,7 @@ def test_dropped_connection_on_every_attempt_fails_readably() -> None:
     assert len(server.requests) == 3
     assert report.failed == 1
     error = error_of(report)
-    assert error.startswith("Cloud Eye could not be reached: ")
+    assert error.startswith(f"Cloud Eye could not be reached at http://127.0.0.1:{server.port}: ")
     assert "RemoteDisconnected" in error
 
 
@@ -442,7 +511,9 @@ def test_mixed_outcomes_across_chunks_keep_every_event_in_place() -> None:
     with LoopbackServer(script) as server:
         report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
 
-    assert [r["status"] for r in report.results] == ["accepted", "failed", "rejected", "accepted", "accepted"]
+    statuses = [r["status"] for r in report.results]
+    assert statuses == ["accepted", "rejected", "rejected", "accepted", "accepted"]
+    assert [r["by"] for r in report.results if r["status"] == "rejected"] == ["cloudeye", "forwarder"]
     assert [r["index"] for r in report.results] == [0, 1, 2, 3, 4]
 
 
@@ -496,15 +567,17 @@ def test_adaptive_limit_blocks_beyond_the_limit() -> None:
 def test_after_429_fewer_requests_run_at_once() -> None:
     # Four requests at once all get 429: each 429 halves the limit (4 -> 2 -> 1 -> 1), so the
     # retries start one at a time and successes grow the limit back by one each.
+    # An instance whose last send met no 429 starts at full width (a fresh one starts at two).
     items = events(4, content="x" * 700)
-    script = [Answer(429, retry_after="0", delay_s=0.2)] * 4 + [Answer(201, delay_s=0.05)]
+    script = [Answer(201)] + [Answer(429, retry_after="0", delay_s=0.2)] * 4 + [Answer(201, delay_s=0.05)]
     with LoopbackServer(script) as server:
+        run(server, events(1))
         report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="4")
 
     assert report.accepted == 4 and report.throttled == 4
-    assert len(server.requests) == 8
-    assert max(r.in_flight for r in server.requests[:4]) == 4
-    retries = server.requests[4:]
+    assert len(server.requests) == 9
+    assert max(r.in_flight for r in server.requests[1:5]) == 4
+    retries = server.requests[5:]
     assert retries[0].in_flight == 1
     assert max(r.in_flight for r in retries) <= 2
 

@@ -159,6 +159,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     default_source: str | None = None
     credential_source: str = "none"
+    late_events: str = "reject"
 
     @classmethod
     def from_env(
@@ -188,6 +189,7 @@ class Settings:
             "ingest_token": _secret(env, "FORWARDER_INGEST_TOKEN"),
             "max_body_bytes": _number(env, "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1),
             "default_source": _text(env, "FORWARDER_DEFAULT_SOURCE"),
+            "late_events": (_text(env, "FORWARDER_LATE_EVENTS") or "reject").lower(),
         }
         values.update(_credentials(env, context, headers))
         values.update(overrides)
@@ -223,6 +225,9 @@ class Settings:
                     "FORWARDER_DEFAULT_SOURCE must look like 'service.item' (each part 3-32 "
                     f"letters, digits or '_', starting with a letter); got {self.default_source!r}"
                 )
+        if self.late_events not in ("reject", "retime"):
+            got = self.late_events[:40]
+            raise SettingsError(f"FORWARDER_LATE_EVENTS must be reject or retime (got {got!r})")
 
     @property
     def base_url(self) -> str:

@@ -107,6 +107,8 @@ def test_an_unpaired_surrogate_is_rejected_alone_not_a_crash(where: str) -> None
             made["event_name"] = "Ok" + text
         elif where == "dimension value":
             made["detail"]["dimensions"] = [{"name": "host", "value": text}]
+        elif where == "group_id":
+            made["detail"][where] = text.ljust(24, "g")  # a group id is exactly 24 characters
         else:
             made["detail"][where] = text
         return made
