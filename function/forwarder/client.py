@@ -219,14 +219,15 @@ class AdaptiveLimit:
     def limit(self) -> int:
         return max(1, int(self._limit))
 
-    def acquire(self, deadline: float | None = None) -> bool:
-        """Wait for a free slot; False when ``deadline`` (``time.monotonic()``) came first."""
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Wait for a free slot; False when none was free within ``timeout`` seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._in_flight >= self.limit:
-                timeout = None if deadline is None else deadline - time.monotonic()
-                if timeout is not None and timeout <= 0:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
                     return False
-                self._cond.wait(timeout)
+                self._cond.wait(left)
             self._in_flight += 1
             return True
 
@@ -394,7 +395,10 @@ class CloudEyeClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock_ms: Callable[[], int] = now_ms,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``sleep``, ``rng``, ``clock_ms`` (the events' time window) and ``monotonic`` (the
+        deadline's clock) are injectable so tests can replay waits exactly without waiting."""
         settings.require_sending()
         settings.check()  # the project id goes into the URL: Settings owns that rule
         base = urlsplit(settings.base_url)
@@ -404,11 +408,12 @@ class CloudEyeClient:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.clock_ms = clock_ms
+        self.monotonic = monotonic
         self.address = f"{base.scheme}://{base.netloc}"
         self.path = f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/events"
         self.host_header = base.netloc
         self.pool = _pool_for(base.scheme, base.hostname or "", base.port)
-        self.pacer = RateController(rng=random.Random(self.rng.random()), enabled=adaptive)
+        self.pacer = RateController(clock=monotonic, rng=random.Random(self.rng.random()), enabled=adaptive)
         self.stats = SendStats()
         self._broken: str | None = None  # a configuration error: nothing more is sent
         self._throttled_seen = False
@@ -461,7 +466,7 @@ class CloudEyeClient:
         return min(MAX_RETRY_AFTER_S, self.pacer.seconds_for(failed_requests))
 
     def _remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - self.monotonic()
 
     def _deliver_safely(self, outcome: ChunkOutcome, limit: AdaptiveLimit) -> None:
         try:
@@ -550,7 +555,7 @@ class CloudEyeClient:
             if remaining is not None and wait + MIN_ATTEMPT_S > remaining:
                 raise _OutOfTime
             self.sleep(wait)
-        if not limit.acquire(self.deadline):
+        if not limit.acquire(self._remaining()):
             raise _OutOfTime
         throttled = False
         retry_after = None

@@ -94,7 +94,7 @@ class RateController:
         many seconds this request waits before it is sent again."""
         with self._lock:
             now = self.clock()
-            if self.enabled and sent_at >= self._cut_at:
+            if self.enabled and sent_at > self._cut_at:
                 self._forget_before(now - WINDOW_S)
                 # What got through is the best estimate of this instance's share; an instance that
                 # got nothing through yet (it just started) halves what it tried instead.
