@@ -1,6 +1,13 @@
-"""A local stand-in for Huawei Cloud Cloud Eye's event API, built the moto way.
+"""A local stand-in for Huawei Cloud Cloud Eye's event and metric-data API, built the moto way.
 
-``backend`` holds the state and the rules (no HTTP), ``auth`` decides who may call, ``errors``
-carries Cloud Eye's and its API gateway's codes, ``page`` renders the read-only HTML view, and
-``main`` is the thin functions-framework layer (target ``cloudeye``).
+It shares no code with the forwarder, so it checks the forwarder rather than agreeing with it:
+
+- ``rules``: what Cloud Eye accepts in reported events and custom metric data (its current
+  documentation), as plain checks that name the field and the reason;
+- ``signature`` and ``auth``: who may call (``SDK-HMAC-SHA256`` signatures, tokens);
+- ``models``: the state (events, metric data, resource groups, counters, the clock);
+- ``faults``: misbehaviour on demand (queued faults, latency, rate limits);
+- ``responses``: request handling and Cloud Eye-shaped answers; ``urls``: the route table;
+- ``errors``: Cloud Eye's and its API gateway's error codes; ``page``: the HTML view;
+- ``main``: the functions-framework entry point (target ``cloudeye``).
 """

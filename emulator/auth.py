@@ -4,7 +4,8 @@ Accepted: an ``SDK-HMAC-SHA256`` signature made with ``EMULATOR_AK`` / ``EMULATO
 and ``x-sdk-date`` signed, ``X-Sdk-Date`` within 15 minutes of the emulator's clock), or an
 ``X-Auth-Token`` equal to ``EMULATOR_TOKEN``. When ``EMULATOR_SECURITY_TOKEN`` is set the keys
 are temporary ones: signed requests must also carry (and sign) ``X-Security-Token`` with that
-value; when it is unset, a signed non-empty ``X-Security-Token`` is accepted as is.
+value; when it is unset, a signed non-empty ``X-Security-Token`` is accepted as is. A signed
+``X-Sdk-Content-Sha256`` must be the body's hash (or ``UNSIGNED-PAYLOAD``).
 Settings are read from the environment on every request; ``pin()`` overrides them in-process
 (the test server uses it so tests that isolate ``os.environ`` cannot lock it out).
 """
@@ -17,8 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from emulator import errors
-from forwarder import signer
+from emulator import errors, signature
 
 DEMO_ACCESS_KEY = "demo-ak"
 DEMO_SECRET_KEY = "demo-sk-not-secret"  # noqa: S105 - a documented demo value, not a secret
@@ -76,7 +76,7 @@ def _refuse(reason: str) -> errors.AuthenticationFailed:
 
 def _sdk_date_ms(value: str) -> int:
     try:
-        moment = datetime.strptime(value, signer.DATE_FORMAT).replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(value, signature.DATE_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
         raise _refuse(f"X-Sdk-Date {value!r} is not in the form 20240131T235959Z") from None
     return int(moment.timestamp() * 1000)
@@ -121,15 +121,14 @@ def _check_signature(
     settings: AuthSettings,
     now_ms: int,
 ) -> None:
-    parsed = signer.parse_authorization(authorization)
+    parsed = signature.parse_authorization(authorization)
     if parsed is None:
         raise _refuse(
             "the Authorization header is not 'SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...'"
         )
-    access_key, signed_headers, claimed = parsed
-    signed_headers = [name.lower() for name in signed_headers]
-    if not hmac.compare_digest(access_key.encode(), settings.access_key.encode()):
-        raise _refuse(f"Get secretKey failed,ak:{access_key},err:ak not exist")
+    signed_headers = parsed.signed_headers
+    if not hmac.compare_digest(parsed.access_key.encode(), settings.access_key.encode()):
+        raise _refuse(f"Get secretKey failed,ak:{parsed.access_key},err:ak not exist")
     date = headers.get("x-sdk-date")
     if not date:
         raise _refuse("the X-Sdk-Date header is missing")
@@ -152,5 +151,10 @@ def _check_signature(
             token.encode(), settings.security_token.encode()
         ):
             raise _refuse("the security token is invalid or expired")
-    if not signer.verify(method, path, query, headers, body, signed_headers, claimed, settings.secret_key):
+    text = signature.canonical_request(method, path, query, headers, signed_headers, body)
+    expected = signature.expected_signature(settings.secret_key, date, text)
+    if not hmac.compare_digest(expected, parsed.signature):
         raise _refuse("verify aksk signature fail")
+    mismatch = signature.body_hash_mismatch(headers, signed_headers, body)
+    if mismatch:
+        raise _refuse(f"the body is not the one that was signed: {mismatch}")

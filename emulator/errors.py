@@ -53,6 +53,10 @@ class ProjectMismatch(EmulatorError):
     summary = "The tenant ID is left blank or incorrect."
 
 
+class InvalidProjectId(ProjectMismatch):
+    """The project id in the URL is not 1-64 letters, digits or '-'."""
+
+
 class InvalidQuery(EmulatorError):
     status = 400
     error_code = "ces.0013"
@@ -63,6 +67,10 @@ class InvalidBody(EmulatorError):
     status = 400
     error_code = "ces.0014"
     summary = "Some content in message body is not correct."
+
+
+class UnknownResourceGroup(InvalidBody):
+    """An event names a resource group the project does not have."""
 
 
 # --- API gateway (APIGW.*) ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from emulator.backend import StoredEvent
+from emulator.models import StoredEvent, StoredMetric
 
 CONTENT_PREVIEW = 200
 
@@ -61,6 +61,42 @@ _HEADINGS = (
     "content",
 )
 
+_METRIC_HEADINGS = (
+    "received (UTC)",
+    "project",
+    "namespace",
+    "metric_name",
+    "dimensions",
+    "value",
+    "unit",
+    "collected (UTC)",
+)
+
+
+def _metric_row(stored: StoredMetric) -> str:
+    item = stored.item
+    metric = item.get("metric", {})
+    dimensions = ", ".join(f"{d.get('name')}={d.get('value')}" for d in metric.get("dimensions", []))
+    cells = (
+        _when(stored.received_at),
+        stored.project_id,
+        metric.get("namespace"),
+        metric.get("metric_name"),
+        dimensions,
+        item.get("value"),
+        item.get("unit"),
+        _when(int(item.get("collect_time", 0))),
+    )
+    return "<tr>" + "".join(_cell(v) for v in cells) + "</tr>"
+
+
+def _table(headings: Sequence[str], rows: str, empty: str) -> str:
+    if not rows:
+        rows = f'<tr><td colspan="{len(headings)}">{escape(empty)}</td></tr>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headings)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>\n"
+
+
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}"
     "table{border-collapse:collapse;font-size:.85rem}"
@@ -69,8 +105,15 @@ _STYLE = (
 )
 
 
-def render(recent: Sequence[StoredEvent], total: int, stats: Mapping[str, Any]) -> str:
-    """The page: ``recent`` events newest first, out of ``total`` stored, and the counters."""
+def render(
+    recent: Sequence[StoredEvent],
+    total: int,
+    stats: Mapping[str, Any],
+    recent_metrics: Sequence[StoredMetric] = (),
+    total_metrics: int = 0,
+) -> str:
+    """The page: ``recent`` events newest first, out of ``total`` stored, the counters, and the
+    ``recent_metrics`` (custom metric data, newest first) out of ``total_metrics``."""
     counters = ", ".join(
         f"{escape(str(name))}: {escape(str(value))}"
         for name, value in stats.items()
@@ -80,10 +123,10 @@ def render(recent: Sequence[StoredEvent], total: int, stats: Mapping[str, Any]) 
         f"{escape(str(code))}: {escape(str(count))}"
         for code, count in sorted(stats.get("responses", {}).items())
     )
-    rows = "\n".join(_row(stored) for stored in recent)
-    if not rows:
-        rows = f'<tr><td colspan="{len(_HEADINGS)}">No events stored yet.</td></tr>'
-    headings = "".join(f"<th>{escape(h)}</th>" for h in _HEADINGS)
+    events = _table(_HEADINGS, "\n".join(_row(stored) for stored in recent), "No events stored yet.")
+    metrics = _table(
+        _METRIC_HEADINGS, "\n".join(_metric_row(m) for m in recent_metrics), "No metric data stored yet."
+    )
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -95,6 +138,9 @@ def render(recent: Sequence[StoredEvent], total: int, stats: Mapping[str, Any]) 
         "Raw JSON: <code>GET /_emulator/events</code>; counters: <code>GET /_emulator/stats</code>.</p>\n"
         f"<p>Counters: {counters}</p>\n"
         f"<p>Responses by status: {responses or 'none yet'}</p>\n"
-        f"<table><thead><tr>{headings}</tr></thead><tbody>\n{rows}\n</tbody></table>\n"
+        f"{events}"
+        f"<h2>Custom metric data</h2>\n<p>Showing {len(recent_metrics)} of {total_metrics} item(s), "
+        "newest first. Raw JSON: <code>GET /_emulator/metrics</code>.</p>\n"
+        f"{metrics}"
         "</body></html>\n"
     )

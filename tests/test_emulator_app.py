@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from emulator import auth
-from emulator.backend import BACKEND
+from emulator.models import BACKEND
 from forwarder import signer
 from tests.support.emulator_server import load_emulator_app
 
@@ -281,7 +281,7 @@ def test_x_project_id_must_match_the_url(client: Any) -> None:
     [
         ([event(), event("Bad", event_level="Serious")], "ces.0014", "event [1] detail.event_level"),
         ([{**event(), "time": 1_700_000_000}], "ces.0014", "event [0] time: 1700000000 looks like seconds"),
-        ([event(event_type="EVENT.SYS")], "ces.0014", "EVENT.SYS is reserved"),
+        ([event(event_type="EVENT.SYS")], "ces.0014", "EVENT.SYS is for Cloud Eye's own events"),
         ([], "ces.0014", "1 to 100 events, this one holds 0"),
         ([event(f"E{i}") for i in range(101)], "ces.0014", "1 to 100 events, this one holds 101"),
         (b"this is not json", "ces.0014", "the body is not valid JSON"),
@@ -361,7 +361,9 @@ def test_fault_plan_round_trips_and_bad_plans_are_refused(client: Any) -> None:
     cleared = client.delete("/_emulator/faults").get_json()
 
     assert set_plan.status_code == 200
-    assert shown["faults"] == [{"kind": "status", "count": 2, "delay_ms": 0, "status": 503, "retry_after": 1}]
+    assert shown["faults"] == [
+        {"kind": "status", "count": 2, "delay_ms": 0, "scope": "events", "status": 503, "retry_after": 1}
+    ]
     assert bad.status_code == 400 and bad.get_json()["error_code"] == "EMULATOR.0400"
     assert typo.status_code == 400 and "max_concurent" in typo.get_json()["error_msg"]
     assert cleared["faults"] == []

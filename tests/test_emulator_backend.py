@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from emulator import errors
-from emulator.backend import Backend, Fault, parse_fault_plan
+from emulator.faults import Fault, parse_fault_plan
+from emulator.models import Backend
 
 NOW = 1_700_000_000_000
 PROJECT = "project-a"
@@ -132,7 +133,7 @@ def test_batch_shape_rules(backend: Backend, items: Any, words: str) -> None:
 def test_time_window_follows_the_injected_clock(backend: Backend) -> None:
     old = event(time=NOW - 2 * 3_600_000)
 
-    with pytest.raises(errors.InvalidBody, match="older than Cloud Eye accepts"):
+    with pytest.raises(errors.InvalidBody, match="s old; at most 1 hour"):
         backend.put_events(PROJECT, [old])
 
     backend.set_clock(lambda: NOW - 2 * 3_600_000)
@@ -158,13 +159,13 @@ def test_many_threads_store_each_event_once(backend: Backend) -> None:
 
 def test_reset_empties_everything(backend: Backend) -> None:
     backend.put_events(PROJECT, [event()])
-    backend.configure_faults({"status": 503, "count": 3, "max_concurrent": 2})
+    backend.faults.configure({"status": 503, "count": 3, "max_concurrent": 2})
     backend.record_response(status=201, method="POST", path="/x", request_id="r")
 
     backend.reset()
 
     assert backend.stored_events() == []
-    assert backend.fault_plan()["faults"] == [] and backend.fault_plan()["max_concurrent"] is None
+    assert backend.faults.to_dict()["faults"] == [] and backend.faults.to_dict()["max_concurrent"] is None
     assert backend.stats()["responses"] == {} and backend.stats()["requests"] == 0
     assert backend.request_log() == []
 
@@ -304,14 +305,14 @@ def test_without_status_delay_ms_is_the_standing_latency() -> None:
 )
 def test_fault_plans_are_checked(backend: Backend, plan: Any, words: str) -> None:
     with pytest.raises(errors.ControlError, match=words):
-        backend.configure_faults(plan)
+        backend.faults.configure(plan)
 
 
 def test_queued_faults_are_consumed_in_order(backend: Backend) -> None:
-    backend.configure_faults({"faults": [{"status": 503, "count": 2}, {"kind": "drop"}]})
-    backend.configure_faults({"append": True, "faults": [{"status": 500}]})
+    backend.faults.configure({"faults": [{"status": 503, "count": 2}, {"kind": "drop"}]})
+    backend.faults.configure({"append": True, "faults": [{"status": 500}]})
 
-    taken = [backend.take_fault() for _ in range(5)]
+    taken = [backend.faults.take() for _ in range(5)]
 
     assert [(f.kind, f.status) if f else None for f in taken] == [
         ("status", 503),
@@ -324,9 +325,9 @@ def test_queued_faults_are_consumed_in_order(backend: Backend) -> None:
 
 
 def test_posting_a_plan_replaces_the_previous_one(backend: Backend) -> None:
-    backend.configure_faults({"delay_ms": 50, "faults": [{"status": 503}]})
+    backend.faults.configure({"delay_ms": 50, "faults": [{"status": 503}]})
 
-    plan = backend.configure_faults({"max_per_second": 5})
+    plan = backend.faults.configure({"max_per_second": 5})
 
     assert plan == {
         "delay_ms": 0,
@@ -338,7 +339,7 @@ def test_posting_a_plan_replaces_the_previous_one(backend: Backend) -> None:
 
 
 def test_max_concurrent_refuses_posts_past_the_limit(backend: Backend) -> None:
-    backend.configure_faults({"max_concurrent": 2, "retry_after": 3})
+    backend.faults.configure({"max_concurrent": 2, "retry_after": 3})
 
     # The third post is refused while two hold their slots.
     with (
@@ -358,7 +359,7 @@ def test_max_concurrent_refuses_posts_past_the_limit(backend: Backend) -> None:
 
 
 def test_max_per_second_refuses_posts_past_the_rate(backend: Backend) -> None:
-    backend.configure_faults({"max_per_second": 3})
+    backend.faults.configure({"max_per_second": 3})
     outcomes = []
     for _ in range(5):
         try:

@@ -170,11 +170,30 @@ class EmulatorServer:
     def fault_plan(self) -> dict[str, Any]:
         return self._control("GET", "/_emulator/faults")
 
+    def set_resource_groups(self, group_ids: list[str]) -> list[str]:
+        """``PUT /_emulator/resource-groups``: the groups that exist become exactly ``group_ids``."""
+        return self._control("PUT", "/_emulator/resource-groups", {"group_ids": list(group_ids)})["group_ids"]
+
+    def resource_groups(self) -> list[str]:
+        return self._control("GET", "/_emulator/resource-groups")["group_ids"]
+
     def stored_events(self, project_id: str | None = None) -> list[dict[str, Any]]:
         """The events Cloud Eye holds (``{"event_id", "project_id", "received_at", "event"}``),
         oldest first, for one project or all."""
         query = f"?{urlencode({'project_id': project_id})}" if project_id else ""
         return self._control("GET", f"/_emulator/events{query}")["events"]
+
+    def stored_metrics(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """The custom metric data Cloud Eye holds (each item as posted plus ``project_id`` and
+        ``received_at``), oldest first, for one project or all."""
+        query = f"?{urlencode({'project_id': project_id})}" if project_id else ""
+        return self._control("GET", f"/_emulator/metrics{query}")["metrics"]
+
+    def post_metric_data(self, items: Any, *, project_id: str | None = None, **options: Any) -> Reply:
+        """``POST /V1.0/{project}/metric-data``, signed like ``post_events`` (same options)."""
+        body = items if isinstance(items, bytes) else json.dumps(items).encode("utf-8")
+        path = f"/V1.0/{project_id or self.project_id}/metric-data"
+        return self.call("POST", path, body=body, project_id=project_id, **options)
 
     def stats(self) -> dict[str, Any]:
         """Counters: ``posts_received``, ``events_stored``, ``duplicates``, ``throttled``,
