@@ -213,3 +213,47 @@ def test_a_429_storm_cannot_hold_the_handler_past_its_time(monkeypatch) -> None:
     assert raised.value.counts["failed"] == 8
     assert raised.value.counts["throttled"] >= 1
     assert elapsed <= REMAINING_MS / 1000 + MARGIN_S
+
+
+# --- what the HTTP entry tells its caller ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("upstream", "answered"),
+    [("7", "7"), ("3600", "30"), ("1e400", "30"), ("0.2", "1"), (None, "5")],
+    ids=["seconds", "clamped", "huge", "under-one", "none: the default"],
+)
+def test_the_503_retry_after_is_cloud_eyes_clamped_value(upstream, answered, monkeypatch) -> None:
+    from tests.support.ingest_server import IngestServer
+
+    with LoopbackServer([Answer(503, retry_after=upstream)]) as cloud_eye, IngestServer("ingest") as entry:
+        for name, value in {
+            "CLOUDEYE_ENDPOINT": cloud_eye.url,
+            "HUAWEICLOUD_SDK_AK": "ak",
+            "HUAWEICLOUD_SDK_SK": "sk",
+            "HUAWEICLOUD_SDK_PROJECT_ID": "p1",
+            "CLOUDEYE_MAX_ATTEMPTS": "1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        reply = entry.post(make_events(2))
+    assert reply.status == 503
+    assert reply.headers["retry-after"] == answered
+
+
+@pytest.mark.parametrize(("status", "answered"), [(401, 502), (404, 502), (400, 400), (503, 503)])
+def test_what_cloud_eye_answered_decides_the_entrys_status(status, answered, monkeypatch) -> None:
+    from tests.support.ingest_server import IngestServer
+
+    with LoopbackServer([Answer(status)]) as cloud_eye, IngestServer("ingest") as entry:
+        for name, value in {
+            "CLOUDEYE_ENDPOINT": cloud_eye.url,
+            "HUAWEICLOUD_SDK_AK": "ak",
+            "HUAWEICLOUD_SDK_SK": "sk",
+            "HUAWEICLOUD_SDK_PROJECT_ID": "p1",
+            "CLOUDEYE_MAX_ATTEMPTS": "1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        reply = entry.post(make_events(1))
+    assert reply.status == answered  # 400: the only event was refused by Cloud Eye: nothing valid
+    [result] = reply.json()["results"]
+    assert result["status"] == {502: "failed", 503: "failed", 400: "rejected"}[answered]

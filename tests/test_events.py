@@ -1,4 +1,4 @@
-"""Cloud Eye's event rules (SPEC section 3): each rule on both sides of its boundary."""
+"""Cloud Eye's event rules: each rule on both sides of its boundary."""
 
 from __future__ import annotations
 

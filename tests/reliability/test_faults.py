@@ -1,4 +1,4 @@
-"""Seeded fault injection end to end (issue 8, must show 1 and 4).
+"""Seeded fault injection end to end.
 
 Kafka batches go through ``index.handler`` (called again whenever it raises, as FunctionGraph
 redelivers) and HTTP batches through the served functions-framework entry (the failed events
