@@ -63,6 +63,8 @@ _PATTERN_REASONS = {
 
 
 def _timestamp_ms(value: Any) -> int:
+    if type(value) is int and 0 <= value <= MAX_TIME_MS:  # the usual case, checked first
+        return value
     # bool is an int subclass in Python; Cloud Eye wants a number, so refuse it explicitly.
     if isinstance(value, bool):
         raise EventRuleError("must be an integer UNIX timestamp in milliseconds, not true/false")
@@ -306,13 +308,18 @@ def _validate(
     # The core validator itself: TypeAdapter.validate_python's wrapper costs ~15% per event.
     validate = event_adapter().validator.validate_python
     outcome = Validation()
+    valid = outcome.valid
+    earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
     for index, item in numbered:
         outcome.count += 1
         try:
             if default_source and isinstance(item, dict) and "event_source" not in item:
                 item = {**item, "event_source": default_source}
             event = validate(item)
-            _judge_time(outcome, index, event, current, late)
+            if earliest <= event["time"] <= latest:
+                valid.append((index, event))
+            else:
+                _outside_window(outcome, index, event, current, late)
         except ValidationError as exc:
             outcome.errors[index] = _field_errors(exc)
         except Exception as exc:  # whatever one item holds stays that item's problem
@@ -320,12 +327,10 @@ def _validate(
     return outcome
 
 
-def _judge_time(outcome: Validation, index: int, event: dict[str, Any], current: int, late: str) -> None:
-    """Add ``event`` to the valid ones, retimed or not, or its window error to the errors."""
+def _outside_window(outcome: Validation, index: int, event: dict[str, Any], current: int, late: str) -> None:
+    """An event outside the time window: retimed into the valid ones, or its error recorded."""
     time_ms = event["time"]
-    if in_window(time_ms, current):
-        outcome.valid.append((index, event))
-    elif late == LATE_RETIME and not looks_like_seconds(time_ms):
+    if late == LATE_RETIME and not looks_like_seconds(time_ms):
         # Distinct times (1 ms apart, in input order) so two late events that differ only in
         # their original time are not one event to Cloud Eye.
         outcome.valid.append((index, retime(event, current + len(outcome.retimed))))
@@ -354,6 +359,11 @@ def validate_json_array(
         return None
     current = clock()
     outcome = Validation(count=len(events))
+    valid = outcome.valid
+    earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
     for index, event in enumerate(events):
-        _judge_time(outcome, index, event, current, late)
+        if earliest <= event["time"] <= latest:
+            valid.append((index, event))
+        else:
+            _outside_window(outcome, index, event, current, late)
     return outcome

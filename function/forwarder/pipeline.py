@@ -85,20 +85,31 @@ def _late(settings: Settings) -> str:
     return settings.late_events
 
 
-def _identity(event: dict[str, Any], time_ms: int) -> tuple[Any, ...]:
-    """What makes two events one to Cloud Eye (see the module docstring)."""
-    detail = event["detail"]
-    return (
-        time_ms,
-        event["event_source"],
-        event["event_name"],
-        detail.get("event_type"),
-        detail.get("event_state"),
-        detail.get("event_level"),
-        detail.get("event_user"),
-        detail.get("resource_id"),
-        detail.get("resource_name"),
-    )
+class _SeenEvents:
+    """The first index of each event identity in a batch, by time first.
+
+    Most events of a batch differ in ``time``: for those only the integer is hashed, and the
+    identity tuple is kept unhashed (hashing text that just came out of a JSON parser costs more
+    than all the rest of this bookkeeping). Identities sharing a time go into a dict of their own.
+    """
+
+    __slots__ = ("_by_time",)
+
+    def __init__(self) -> None:
+        self._by_time: dict[Any, Any] = {}
+
+    def first(self, key: tuple[Any, ...], index: int) -> int:
+        """The index of the first event with identity ``key`` (``index`` if this is the first)."""
+        slot = self._by_time.get(key[0])
+        if slot is None:
+            self._by_time[key[0]] = (key, index)
+            return index
+        if type(slot) is tuple:
+            if slot[0] == key:
+                return int(slot[1])
+            self._by_time[key[0]] = {slot[0]: slot[1], key: index}
+            return index
+        return int(slot.setdefault(key, index))
 
 
 def _report(
@@ -114,7 +125,7 @@ def _report(
     results: list[Result | None] = []
     names: list[str] = []
     retimed: dict[int, int] = {}
-    first_of: dict[tuple[Any, ...], int] = {}  # identity -> index of the first such event
+    seen = _SeenEvents()
     copies: dict[int, int] = {}  # index of a copy -> index of the event sent for it
     oversized: list[Oversized] = []
 
@@ -125,11 +136,24 @@ def _report(
             retimed.update(validation.retimed)
             for index, errors in validation.errors.items():
                 results[index] = rejected(index, _error_items(errors))
+            late = validation.retimed
             for index, event in validation.valid:
-                names[index] = event["event_name"]
-                # The original time for a retimed event: two late copies are still copies.
-                key = _identity(event, validation.retimed.get(index, event["time"]))
-                first = first_of.setdefault(key, index)
+                names[index] = name = event["event_name"]
+                # Cloud Eye's same-event rule, written out here: this runs once per event. The
+                # original time for a retimed event: two late copies are still copies.
+                field = event["detail"].get
+                key = (
+                    late.get(index, event["time"]) if late else event["time"],
+                    event["event_source"],
+                    name,
+                    field("event_type"),
+                    field("event_state"),
+                    field("event_level"),
+                    field("event_user"),
+                    field("resource_id"),
+                    field("resource_name"),
+                )
+                first = seen.first(key, index)
                 if first == index:
                     yield index, event
                 else:
