@@ -146,7 +146,7 @@ def _report(
                     late.get(index, event["time"]) if late else event["time"],
                     event["event_source"],
                     name,
-                    field("event_type"),
+                    field("event_type") or "EVENT.CUSTOM",  # absent means EVENT.CUSTOM
                     field("event_state"),
                     field("event_level"),
                     field("event_user"),
