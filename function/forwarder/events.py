@@ -7,6 +7,7 @@ The models are TypedDicts so a validated event is already the plain dict that go
 from __future__ import annotations
 
 import math
+import re
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
 from .errors import EventRuleError
@@ -43,8 +44,12 @@ EVENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 SOURCE_PART = r"[A-Za-z][A-Za-z0-9_]{2,31}"
 EVENT_SOURCE_PATTERN = rf"^{SOURCE_PART}\.{SOURCE_PART}$"
 RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_:-]{1,128}$"
-# Letters of any script (Chinese included), ASCII digits, '@', '_', '-', '.' and spaces.
-RESOURCE_NAME_PATTERN = r"^[\p{L}0-9@_. -]{1,128}$"
+# Letters of any script (Chinese included), ASCII digits, '@', '_', '-', '.' and spaces. Checked
+# by _resource_name, not a pydantic pattern: a Unicode letter class costs the compiled validator
+# megabytes and every event a slower match, for names that are nearly always ASCII.
+RESOURCE_NAME_PATTERN = r"^[A-Za-z0-9@_. -]{1,128}$"
+RESOURCE_NAME_MARKS = frozenset("0123456789@_-. ")
+MAX_RESOURCE_NAME_CHARS = 128
 EVENT_USER_PATTERN = r"^[A-Za-z0-9_/ -]{0,64}$"
 DIMENSION_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,31}$"
 
@@ -93,6 +98,20 @@ def _timestamp_ms(value: Any) -> int:
 
 Timestamp = Annotated[int, BeforeValidator(_timestamp_ms)]
 
+_plain_resource_name = re.compile(RESOURCE_NAME_PATTERN).fullmatch
+
+
+def _resource_name(value: str) -> str:
+    if _plain_resource_name(value) is None and not (
+        0 < len(value) <= MAX_RESOURCE_NAME_CHARS
+        and all(char.isalpha() or char in RESOURCE_NAME_MARKS for char in value)
+    ):
+        raise EventRuleError(_PATTERN_REASONS["resource_name"])
+    return value
+
+
+ResourceName = Annotated[str, AfterValidator(_resource_name)]
+
 
 class Dimension(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
@@ -109,7 +128,7 @@ class EventDetail(TypedDict):
     # unpaired surrogate through, which no request can carry (UTF-8 cannot encode it).
     group_id: NotRequired[Annotated[str, Field(min_length=GROUP_ID_LENGTH, max_length=GROUP_ID_LENGTH)]]
     resource_id: NotRequired[Annotated[str, Field(pattern=RESOURCE_ID_PATTERN)]]
-    resource_name: NotRequired[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)]]
+    resource_name: NotRequired[ResourceName]
     event_state: NotRequired[Literal["normal", "warning", "incident"]]
     event_level: NotRequired[Literal["Critical", "Major", "Minor", "Info"]]
     event_user: NotRequired[Annotated[str, Field(pattern=EVENT_USER_PATTERN)]]
