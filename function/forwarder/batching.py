@@ -73,7 +73,7 @@ def chunk_events(
             body = to_json([event for _, event in window])
             if len(body) <= max_bytes:
                 indexes = tuple(index for index, _ in window)
-                chunks.append(Chunk(indexes, body, tuple(event.get("time", 0) for _, event in window)))
+                chunks.append(Chunk(indexes, body, tuple([event.get("time", 0) for _, event in window])))
                 start += len(window)
                 continue
         start, fast = _greedy_chunk(events, start, max_events, max_bytes, chunks, oversized)

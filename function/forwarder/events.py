@@ -298,7 +298,7 @@ def validate_events(
     ``default_source`` fills in ``event_source`` for items that lack it. ``late="retime"``
     sends events outside the time window with the current time instead of rejecting them.
     """
-    return _validate(enumerate(items), clock(), default_source, late)
+    return _validate(enumerate(items), len(items), clock(), default_source, late)
 
 
 def validate_in_slices(
@@ -318,19 +318,18 @@ def validate_in_slices(
         piece = list(islice(numbered, size))
         if not piece:
             return
-        yield _validate(piece, current, default_source, late)
+        yield _validate(piece, len(piece), current, default_source, late)
 
 
 def _validate(
-    numbered: Iterable[tuple[int, Any]], current: int, default_source: str | None, late: str
+    numbered: Iterable[tuple[int, Any]], count: int, current: int, default_source: str | None, late: str
 ) -> Validation:
     # The core validator itself: TypeAdapter.validate_python's wrapper costs ~15% per event.
     validate = event_adapter().validator.validate_python
-    outcome = Validation()
+    outcome = Validation(count=count)
     valid = outcome.valid
     earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
     for index, item in numbered:
-        outcome.count += 1
         try:
             if default_source and isinstance(item, dict) and "event_source" not in item:
                 item = {**item, "event_source": default_source}
