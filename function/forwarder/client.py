@@ -686,7 +686,11 @@ def _created(answer: _Answer, expected: int) -> list[dict[str, Any]]:
         data = json.loads(answer.body) if answer.body else None
     except (ValueError, RecursionError):
         data = None
-    if isinstance(data, list) and len(data) == expected and all(type(item) is dict for item in data):
+    if (
+        isinstance(data, list)
+        and len(data) == expected
+        and all(type(item) is dict and type(item.get("event_id")) is str for item in data)
+    ):
         return data
     log_line(
         logging.WARNING,
