@@ -907,3 +907,63 @@ def test_an_event_that_leaves_the_window_while_waiting_is_rejected_alone() -> No
     first, second = (json.loads(request.body) for request in server.requests)
     assert [e["event_name"] for e in first] == ["nearlyTooOld", "fresh"]
     assert second == [first[1]]  # the rest resent as it was: time never rewritten
+
+
+# --- one owner for "transient or permanent" --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [
+        (None, "transient"),
+        (200, "accepted"),
+        (201, "accepted"),
+        (204, "accepted"),
+        (408, "transient"),
+        (429, "transient"),
+        (500, "transient"),
+        (502, "transient"),
+        (503, "transient"),
+        (504, "transient"),
+        (599, "transient"),
+        (501, "configuration"),
+        (401, "configuration"),
+        (403, "configuration"),
+        (404, "configuration"),
+        (405, "configuration"),
+        (302, "configuration"),
+        (100, "configuration"),
+        (400, "refused"),
+        (409, "refused"),
+        (413, "refused"),
+        (422, "refused"),
+    ],
+)
+def test_one_verdict_decides_what_an_answer_means(status, meaning) -> None:
+    assert client_module.verdict(status) == meaning
+
+
+def test_a_fresh_instance_starts_narrow_and_doubles_per_round_until_a_429() -> None:
+    limit = AdaptiveLimit(8, start=2)
+    seen = []
+    for _ in range(8):
+        while limit._in_flight < limit.limit:
+            limit.acquire()
+        limit.release(throttled=False)  # a success that found the limit full
+        seen.append(limit.limit)
+    assert seen == [3, 4, 5, 6, 7, 8, 8, 8]  # one more per success: doubling per round
+    limit.acquire()
+    limit.release(throttled=True)
+    assert limit.limit == 4
+    while limit._in_flight < limit.limit:
+        limit.acquire()
+    limit.release(throttled=False)
+    assert limit._limit == pytest.approx(4.25)  # after a 429, about one per round
+
+
+def test_a_slot_wait_ends_at_the_deadline() -> None:
+    limit = AdaptiveLimit(1)
+    limit.acquire()
+    assert limit.acquire(timeout=0.05) is False
+    limit.release(throttled=False)
+    assert limit.acquire(timeout=0.05) is True
