@@ -96,23 +96,46 @@ def test_requests_are_spaced_at_the_learned_rate() -> None:
     assert pace.seconds_for(6) == pytest.approx(6 / rate)
 
 
-def test_the_rate_grows_slowly_only_while_it_holds_requests_back() -> None:
+def test_the_rate_grows_by_a_fixed_amount_per_second_only_while_it_holds_requests_back() -> None:
     clock = Clock()
     pace = controller(clock)
     for _ in range(40):
         pace.reserve()
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    clock.now += 5  # the burst leaves the window
     start = pace.rate
     assert start == pytest.approx(40 / 2 * pacing.DECREASE)
+    clock.now += 5  # the burst leaves the window
+    pace.succeeded(waited=True)  # the first success after a cut only starts the clock
+    assert pace.rate == start
+    clock.now += 0.5
     pace.succeeded(waited=False)  # did not wait for its turn: proves nothing
     assert pace.rate == start
-    for count in range(1, 4):
-        pace.succeeded(waited=True)
-        assert pace.rate == pytest.approx(start + count * pacing.INCREASE_PER_SUCCESS)
+    clock.now += 0.25
+    pace.succeeded(waited=True)
+    assert pace.rate == pytest.approx(start + 0.25 * pacing.INCREASE_PER_S)
+    clock.now += 30  # a long gap counts as one window at most
+    pace.succeeded(waited=True)
+    assert pace.rate == pytest.approx(start + 1.25 * pacing.INCREASE_PER_S)
 
 
-def test_the_rate_is_never_below_what_got_through_in_the_last_second() -> None:
+def test_slow_and_fast_instances_gain_the_same_per_second() -> None:
+    gains = []
+    for burst in (4, 40):  # cut to 1.8 and to 18 requests/s
+        clock = Clock()
+        pace = controller(clock)
+        for _ in range(burst):
+            pace.reserve()
+        pace.throttled(sent_at=clock.now, retry_after=1.0)
+        clock.now += 5
+        start = pace.rate
+        for _ in range(4):  # one success a second for four seconds
+            pace.succeeded(waited=True)
+            clock.now += 1
+        gains.append(pace.rate - start)
+    assert gains == pytest.approx([3 * pacing.INCREASE_PER_S] * 2)
+
+
+def test_the_rate_is_not_left_far_below_what_got_through() -> None:
     clock = Clock()
     pace = controller(clock)
     pace.reserve()
@@ -121,7 +144,7 @@ def test_the_rate_is_never_below_what_got_through_in_the_last_second() -> None:
     for _ in range(6):  # then six answers of the same burst arrive: that much got through
         clock.now += 0.01
         pace.succeeded(waited=False)
-    assert pace.rate == pytest.approx(6.0)
+    assert pace.rate == pytest.approx(6 * pacing.FLOOR_SHARE)
 
 
 @pytest.mark.parametrize("retry_after", [0.5, 1.0, 7.0, 30.0])

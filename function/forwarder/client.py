@@ -555,17 +555,20 @@ class CloudEyeClient:
         remaining = self._remaining()
         if remaining is not None and remaining < MIN_ATTEMPT_S:
             raise _OutOfTime
-        wait = self.pacer.reserve()
-        if wait > 0:
-            if remaining is not None and wait + MIN_ATTEMPT_S > remaining:
-                raise _OutOfTime
-            self.sleep(wait)
-        if not limit.acquire(self._remaining()):
+        if not limit.acquire(remaining):
             raise _OutOfTime
         throttled = False
         retry_after = None
-        sent_at = self.pacer.clock()
         try:
+            # The turn is booked once the slot is held: requests queued for a slot before a 429
+            # cut the rate are spaced at the new rate, not sent in a burst at the old one.
+            wait = self.pacer.reserve()
+            if wait > 0:
+                remaining = self._remaining()
+                if remaining is not None and wait + MIN_ATTEMPT_S > remaining:
+                    raise _OutOfTime
+                self.sleep(wait)
+            sent_at = self.pacer.clock()
             budget = self.settings.timeout_s
             remaining = self._remaining()
             if remaining is not None:

@@ -6,9 +6,12 @@ controllers do (TCP, Vector's adaptive concurrency):
 
 - Until the first 429 nothing is paced: one instance alone keeps its full speed.
 - A 429 cuts the rate to a share of what this instance actually got through in the last second
-  (its successes), at most once per round: 429s for requests sent before the cut say nothing new.
-- Each success of a request that had to wait for its turn adds ``INCREASE_PER_S / rate``, so the
-  rate grows by about ``INCREASE_PER_S`` requests/s per second while it is what holds requests back.
+  (its successes; half of what it tried when nothing got through yet), at most once per round:
+  429s for requests sent before the cut say nothing new.
+- While the rate is what holds requests back (they wait for their turn), it grows by
+  ``INCREASE_PER_S`` requests/s per second, the same for every instance whatever its rate, so a
+  slow one catches up with the fast ones; and it never stays below ``FLOOR_SHARE`` of what
+  actually got through in the last second.
 - Requests start at least ``1 / rate`` apart, and a throttled request waits Cloud Eye's
   ``Retry-After`` plus a random share of it, so instances do not come back in step.
 
@@ -28,10 +31,11 @@ from collections.abc import Callable
 WINDOW_S = 1.0
 # A cut keeps this share of the measured success rate.
 DECREASE = 0.9
-# Growth while the rate is what holds requests back, per success (requests/s). Every instance
-# gains this per success, so all of them together grow by about INCREASE_PER_SUCCESS x the account's
-# limit per second, however many there are: few 429s when their sum reaches the limit again.
-INCREASE_PER_SUCCESS = 0.1
+# Growth while the rate is what holds requests back: requests/s gained per second.
+INCREASE_PER_S = 0.2
+# Never slower than this share of what got through in the last second (a cut made before the
+# answers of a burst were in would otherwise stay far too low).
+FLOOR_SHARE = 0.9
 # Never slower than this (requests/s): the deadline, not the pacing, ends a hopeless wait.
 MIN_RATE = 0.5
 # A throttled request waits Retry-After plus up to this share of it (or of one spacing) at random.
@@ -54,6 +58,7 @@ class RateController:
         self._rate = math.inf
         self._next_start = -math.inf
         self._cut_at = -math.inf
+        self._grown_at = math.inf  # no growth before the first success after a cut
         self._successes: deque[float] = deque()  # when requests got through, over the last window
         self._sends: deque[float] = deque()  # when requests started, over the last window
         self._lock = threading.Lock()
@@ -82,12 +87,15 @@ class RateController:
             self._successes.append(now)
             self._forget_before(now - WINDOW_S)
             if self.enabled and self._rate != math.inf:
-                # Never slower than what got through in the last second: the account took that much
-                # from this instance (a cut made before the answers of a burst were in is too low).
+                # Never much slower than what got through in the last second: the account took that
+                # much from this instance (a cut made before a burst's answers were in is too low).
                 got_through = len(self._successes) / WINDOW_S
                 if waited:
-                    self._rate += INCREASE_PER_SUCCESS
-                self._rate = max(self._rate, got_through)
+                    # Additive increase per second of successes, not per success: every instance
+                    # gains the same whatever its rate (per success the fast would outgrow the slow).
+                    self._rate += INCREASE_PER_S * max(0.0, min(WINDOW_S, now - self._grown_at))
+                self._grown_at = now
+                self._rate = max(self._rate, got_through * FLOOR_SHARE)
 
     def throttled(self, *, sent_at: float, retry_after: float) -> float:
         """A request sent at ``sent_at`` got 429: cut the rate (once per round) and return how
@@ -101,6 +109,7 @@ class RateController:
                 measured = max(len(self._successes), len(self._sends) / 2) / WINDOW_S
                 self._rate = max(MIN_RATE, min(self._rate, measured) * DECREASE)
                 self._cut_at = now
+                self._grown_at = math.inf
             spacing = 0.0 if self._rate == math.inf else 1 / self._rate
             spread = retry_after if retry_after > 0 else spacing
             return retry_after + self.rng.uniform(0, RETURN_JITTER * spread)
