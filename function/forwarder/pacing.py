@@ -32,7 +32,7 @@ WINDOW_S = 1.0
 # A cut keeps this share of the measured success rate.
 DECREASE = 0.9
 # Growth while the rate is what holds requests back: requests/s gained per second.
-INCREASE_PER_S = 0.2
+INCREASE_PER_S = 0.5
 # Never slower than this share of what got through in the last second (a cut made before the
 # answers of a burst were in would otherwise stay far too low).
 FLOOR_SHARE = 0.9
