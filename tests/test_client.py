@@ -604,8 +604,11 @@ def test_concurrency_is_bounded(limit: int) -> None:
 def test_mixed_outcomes_across_chunks_keep_every_event_in_place() -> None:
     items = events(4, content="x" * 700)
     items.insert(2, {"event_name": "bad name", "event_source": "app.orders", "time": now_ms(), "detail": {}})
-    script = [Answer(201), Answer(400, {"error_code": "ces.0014", "error_msg": "no"}), Answer(201)]
-    with LoopbackServer(script) as server:
+    def answer_for(body: bytes) -> Answer:  # Cloud Eye refuses event1
+        refused = b'"event1"' in body
+        return Answer(400, {"error_code": "ces.0014", "error_msg": "no"}) if refused else Answer(201)
+
+    with LoopbackServer(answer_for=answer_for) as server:
         report = run(server, items, CLOUDEYE_MAX_REQUEST_BYTES="1024", CLOUDEYE_MAX_CONCURRENCY="1")
 
     statuses = [r["status"] for r in report.results]

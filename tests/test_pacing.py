@@ -64,12 +64,14 @@ def test_the_rate_is_cut_once_per_round() -> None:
     burst_sent = clock.now
     pace.throttled(sent_at=burst_sent, retry_after=1.0)
     cut = pace.rate
-    clock.now += 0.01
-    # More 429s for requests of the same burst (sent before the cut) say nothing new.
-    for _ in range(5):
-        pace.throttled(sent_at=burst_sent, retry_after=1.0)
+    clock.now += 0.5
+    # More 429s for requests sent before the Retry-After had passed (the window Cloud Eye counts
+    # is still full) say nothing new about the new rate.
+    for sent_at in (burst_sent, clock.now):
+        pace.throttled(sent_at=sent_at, retry_after=1.0)
     assert pace.rate == cut
-    # A request sent after the cut and still throttled: the cut rate is too high, cut again.
+    # A request sent after that and still throttled: the cut rate is too high, cut again.
+    clock.now += 0.6
     pace.throttled(sent_at=clock.now, retry_after=1.0)
     assert pace.rate < cut
 

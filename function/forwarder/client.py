@@ -55,6 +55,9 @@ MAX_RETRY_AFTER_S = 30.0
 INITIAL_CONCURRENCY = 2
 # Answers whose events Cloud Eye refused: split the request to find the event(s) at fault.
 SPLIT_STATUSES = frozenset({400, 413})
+# Worker threads per concurrency slot: a throttled request's worker sleeps out the Retry-After
+# without holding a slot, and the others keep the slots busy meanwhile.
+WORKERS_PER_SLOT = 2
 CREDENTIAL_STATUSES = frozenset({401, 403})
 
 Verdict = Literal["accepted", "transient", "refused", "configuration"]
@@ -380,6 +383,10 @@ class _OutOfTime(Exception):
     """The deadline came before the next step could start."""
 
 
+class _Stopped(Exception):
+    """A configuration error stopped the send while this request waited for its turn."""
+
+
 @dataclass
 class _Answer:
     status: int | None
@@ -455,7 +462,7 @@ class CloudEyeClient:
                 outcome = ChunkOutcome(chunk)
                 outcomes.append(outcome)
                 todo.put(outcome)
-                if len(workers) < self.settings.max_concurrency:
+                if len(workers) < self.settings.max_concurrency * WORKERS_PER_SLOT:
                     workers.append(threading.Thread(target=work, daemon=True))
                     workers[-1].start()
         finally:
@@ -505,6 +512,9 @@ class CloudEyeClient:
                 answer, sent_at = self._attempt(piece, limit, tries > 0)
             except _OutOfTime:
                 self._fail(outcome, piece, f"{last_error}; stopped: the invocation is out of time", None)
+                return []
+            except _Stopped:
+                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
                 return []
             tries += 1
             kind = verdict(answer.status)
@@ -560,6 +570,8 @@ class CloudEyeClient:
         throttled = False
         retry_after = None
         try:
+            if self._broken is not None:  # found while this one waited for its slot
+                raise _Stopped
             # The turn is booked once the slot is held: requests queued for a slot before a 429
             # cut the rate are spaced at the new rate, not sent in a burst at the old one.
             wait = self.pacer.reserve()

@@ -7,7 +7,7 @@ controllers do (TCP, Vector's adaptive concurrency):
 - Until the first 429 nothing is paced: one instance alone keeps its full speed.
 - A 429 cuts the rate to a share of what this instance actually got through in the last second
   (its successes; half of what it tried when nothing got through yet), at most once per round:
-  429s for requests sent before the cut say nothing new.
+  429s for requests sent before the 429's ``Retry-After`` had passed say nothing new.
 - While the rate is what holds requests back (they wait for their turn), it grows by
   ``INCREASE_PER_S`` requests/s per second, the same for every instance whatever its rate, so a
   slow one catches up with the fast ones; and it never stays below ``FLOOR_SHARE`` of what
@@ -57,7 +57,7 @@ class RateController:
         self.enabled = enabled
         self._rate = math.inf
         self._next_start = -math.inf
-        self._cut_at = -math.inf
+        self._quiet_until = -math.inf  # 429s for requests sent before this do not cut again
         self._grown_at = math.inf  # no growth before the first success after a cut
         self._successes: deque[float] = deque()  # when requests got through, over the last window
         self._sends: deque[float] = deque()  # when requests started, over the last window
@@ -102,13 +102,15 @@ class RateController:
         many seconds this request waits before it is sent again."""
         with self._lock:
             now = self.clock()
-            if self.enabled and sent_at > self._cut_at:
+            if self.enabled and sent_at >= self._quiet_until:
                 self._forget_before(now - WINDOW_S)
                 # What got through is the best estimate of this instance's share; an instance that
                 # got nothing through yet (it just started) halves what it tried instead.
                 measured = max(len(self._successes), len(self._sends) / 2) / WINDOW_S
                 self._rate = max(MIN_RATE, min(self._rate, measured) * DECREASE)
-                self._cut_at = now
+                # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
+                # window that is still full: their 429s say nothing about the new rate.
+                self._quiet_until = now + max(retry_after, 1 / self._rate)
                 self._grown_at = math.inf
             spacing = 0.0 if self._rate == math.inf else 1 / self._rate
             spread = retry_after if retry_after > 0 else spacing
