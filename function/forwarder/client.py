@@ -55,9 +55,6 @@ MAX_RETRY_AFTER_S = 30.0
 INITIAL_CONCURRENCY = 2
 # Answers whose events Cloud Eye refused: split the request to find the event(s) at fault.
 SPLIT_STATUSES = frozenset({400, 413})
-# Worker threads per concurrency slot: a throttled request's worker sleeps out the Retry-After
-# without holding a slot, and the others keep the slots busy meanwhile.
-WORKERS_PER_SLOT = 2
 CREDENTIAL_STATUSES = frozenset({401, 403})
 
 Verdict = Literal["accepted", "transient", "refused", "configuration"]
@@ -462,7 +459,7 @@ class CloudEyeClient:
                 outcome = ChunkOutcome(chunk)
                 outcomes.append(outcome)
                 todo.put(outcome)
-                if len(workers) < self.settings.max_concurrency * WORKERS_PER_SLOT:
+                if len(workers) < self.settings.max_concurrency:
                     workers.append(threading.Thread(target=work, daemon=True))
                     workers[-1].start()
         finally:
