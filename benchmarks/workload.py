@@ -40,7 +40,7 @@ def make_events(count: int, *, seed: int = SEED, now_ms: int | None = None) -> l
         content = " ".join(rng.choices(WORDS, k=rng.randint(4, 36)))
         detail: dict[str, Any] = {
             "content": content[:4096],
-            "group_id": f"rg-{rng.getrandbits(64):016x}",
+            "group_id": f"rg{rng.getrandbits(64):022x}",  # a group id is exactly 24 characters
             "resource_id": f"ecs-{rng.getrandbits(128):032x}",
             "resource_name": f"order-api-{rng.randint(1, 64)}",
             "event_state": rng.choice(STATES),

@@ -1,4 +1,4 @@
-"""Cloud Eye's event rules (SPEC section 3): each rule on both sides of its boundary."""
+"""Cloud Eye's event rules: each rule on both sides of its boundary."""
 
 from __future__ import annotations
 
@@ -136,20 +136,28 @@ BOUNDARIES = [
     ("detail.content", "é" * 4096, "中" * 4097, ("4096",)),  # characters, not bytes
     ("detail.content", "", 42, ("string",)),
     ("detail.group_id", "rg15221211517051YWWkEnVd", 15, ("string",)),
+    ("detail.group_id", "rg15221211517051YWWkEnVd", "rg15221211517051YWWkEnV", ("exactly 24",)),
+    ("detail.group_id", "rg15221211517051YWWkEnVd", "rg15221211517051YWWkEnVdx", ("exactly 24",)),
+    ("detail.group_id", "rg15221211517051YWWkEnVd", "", ("exactly 24",)),
     ("detail.resource_id", "r" * 128, "r" * 129, ("1-128",)),
     ("detail.resource_id", "6a69bf28-ee62:49f3_9785", "a/b", ("':'",)),
     ("detail.resource_id", "a:b", "a b", ()),
     ("detail.resource_id", "a-b", "a.b", ()),
     ("detail.resource_id", "a", "", ()),
     ("detail.resource_name", "n" * 128, "n" * 129, ("1-128",)),
-    ("detail.resource_name", "ecs_001-a", "ecs:001", ("'_' or '-'",)),
-    ("detail.resource_name", "a", "a b", ()),
+    ("detail.resource_name", "数" * 128, "数" * 129, ("1-128",)),  # characters, not bytes
+    ("detail.resource_name", "ecs_001-a", "ecs:001", ("'@', '_', '-', '.' or spaces", "Chinese")),
+    ("detail.resource_name", "web-01.example.com", "web/01", ()),
+    ("detail.resource_name", "db@prod", "db#prod", ()),
+    ("detail.resource_name", "my vm", "my\tvm", ()),
+    ("detail.resource_name", "数据库", "数据库!", ()),
+    ("detail.resource_name", "Ünïcødé", "a\u00b2", ()),  # superscript two: not an ASCII digit
     ("detail.resource_name", "a", "", ()),
-    ("detail.event_user", "u" * 64, "u" * 65, ("1-64",)),
+    ("detail.event_user", "u" * 64, "u" * 65, ("at most 64",)),
     ("detail.event_user", "ops/team a_b-c", "ops:team", ("'/'", "spaces")),
     ("detail.event_user", "a b", "a.b", ()),
     ("detail.event_user", "a/b", "a\\b", ()),
-    ("detail.event_user", "a", "", ()),
+    ("detail.event_user", "", "数据库", ()),
     ("detail.event_state", "normal", "Normal", ("normal", "warning", "incident")),
     ("detail.event_state", "warning", "ok", ()),
     ("detail.event_state", "incident", "", ()),
@@ -379,3 +387,85 @@ def test_report_events_dry_run_carries_index_field_and_reason() -> None:
     assert body["results"][1]["status"] == "rejected"
     [error] = body["results"][1]["errors"]
     assert error["field"] == "detail.event_type" and "EVENT.SYS" in error["message"]
+
+
+# --- each item judged alone: hostile values stay that item's rejection -------------------------
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (-(10**4299), ("negative",)),  # 4,300 digits: Python cannot print it
+        (10**4299, ("-bit number", "not a UNIX timestamp")),
+        (10**100, ("-bit number",)),
+        ("9" * 5000, ("5000 digits long",)),
+        (-1, ("negative",)),
+        (float("inf"), ("infinite",)),
+        (float("-inf"), ("infinite",)),
+        (1e300, ("-bit number",)),
+    ],
+    ids=["neg-4300-digits", "pos-4300-digits", "googol", "5000-digit-text", "-1", "inf", "-inf", "1e300"],
+)
+def test_hostile_times_are_that_items_rejection(value: Any, words: tuple[str, ...]) -> None:
+    items = [make_event(), with_path(make_event(), "time", value), make_event()]
+    outcome = validate_events(items, clock=clock)
+    assert [index for index, _ in outcome.valid] == [0, 2]
+    [error] = outcome.errors[1]
+    assert error.field == "time"
+    for word in words:
+        assert word in error.message
+    assert len(error.message) < 200
+
+
+def test_deep_nesting_inside_an_item_is_that_items_rejection() -> None:
+    items = [with_path(make_event(), "detail.content", _deep(100_000)), make_event()]
+    outcome = validate_events(items, clock=clock)
+    assert [index for index, _ in outcome.valid] == [1]
+    assert [(e.field, e.message) for e in outcome.errors[0]] == [("detail.content", "must be a string")]
+
+
+def test_a_very_long_unknown_key_is_named_cut_short() -> None:
+    key = "k" * 1_000_000
+    outcome = validate_events([with_path(make_event(), f"detail.{key}", 1)], clock=clock)
+    [error] = outcome.errors[0]
+    assert error.field == f"detail.{key}"[:200] + "..."
+    assert error.message == "is not a field Cloud Eye accepts"
+
+
+def test_an_item_with_thousands_of_problems_lists_eight_and_counts_the_rest() -> None:
+    item = make_event(**{f"extra{i}": i for i in range(5000)})
+    errors = validate_events([item], clock=clock).errors[0]
+    assert len(errors) == 9
+    assert errors[-1] == FieldError("(event)", "4992 more errors not listed")
+
+
+def test_a_lone_surrogate_in_a_key_is_that_items_rejection() -> None:
+    outcome = validate_events([with_path(make_event(), "detail.k\ud800", "v"), make_event()], clock=clock)
+    assert [index for index, _ in outcome.valid] == [1]
+    assert outcome.errors[0][0].field.startswith("detail")
+
+
+def test_anything_an_item_raises_stays_that_items_problem() -> None:
+    class Hostile(dict):
+        def __contains__(self, key: object) -> bool:
+            raise RuntimeError("boom")
+
+    items = [Hostile(make_event()), make_event()]
+    outcome = validate_events(items, clock=clock, default_source="svc.item")
+    assert [index for index, _ in outcome.valid] == [1]
+    assert outcome.errors[0] == [FieldError("(event)", "cannot be checked (RuntimeError)")]
+
+
+def test_the_json_array_pass_declines_hostile_values_for_the_per_item_path() -> None:
+    from forwarder.events import validate_json_array
+
+    body = json.dumps([make_event(), with_path(make_event(), "time", -(10**4299))])
+    assert validate_json_array(body, clock=clock) is None
+    assert validate_json_array("[" * 100_000 + "]" * 100_000, clock=clock) is None

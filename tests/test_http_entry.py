@@ -355,14 +355,14 @@ def test_caller_headers_never_replace_a_configured_iam_token(ingest_server, clou
     captured: list[dict[str, str]] = []
     from forwarder import client
 
-    original = client.CloudEyeClient._post
+    original = client.CloudEyeClient._exchange
 
     def spy(self, body, timeout):
         captured.append({"token": self.settings.auth_token and self.settings.auth_token.reveal(),
                          "ak": self.settings.access_key or ""})
         return original(self, body, timeout)
 
-    monkeypatch.setattr(client.CloudEyeClient, "_post", spy)
+    monkeypatch.setattr(client.CloudEyeClient, "_exchange", spy)
     # WHEN a caller sends its own keys in the platform's credential headers
     ingest_server.post(make_events(1), headers=CALLER_KEYS)
     # THEN the request went out with the configured token, never the caller's keys

@@ -256,3 +256,135 @@ def test_an_oversized_event_alone_is_rejected_by_name_and_sends_nothing() -> Non
             "(CLOUDEYE_MAX_REQUEST_BYTES)",
         }
     ]
+
+
+# --- copies sent once ----------------------------------------------------------------------------
+
+
+def test_copies_inside_one_batch_are_sent_once_and_share_the_event_id() -> None:
+    first = _event(1)
+    same_rule = {**_event(1), "detail": {"content": "other words", "event_type": "EVENT.CUSTOM"}}
+    other_level = {**_event(1), "detail": {**_event(1)["detail"], "event_level": "Major"}}
+    items = [first, _event(2), dict(first), same_rule, other_level]
+    with LoopbackServer() as server:
+        report = report_events(items, settings=Settings.from_env(environ=env(server)), clock=lambda: NOW)
+
+    [request] = server.requests
+    assert [e["detail"].get("event_level") for e in json.loads(request.body)] == [None, None, "Major"]
+    assert [r["status"] for r in report.results] == ["accepted"] * 5
+    ids = [r["event_id"] for r in report.results]
+    assert ids[2] == ids[0] and ids[3] == ids[0]  # a copy, and an event Cloud Eye counts as the same
+    assert len({ids[0], ids[1], ids[4]}) == 3
+    assert [r.get("copy_of") for r in report.results] == [None, None, 0, 0, None]
+    assert [r["index"] for r in report.results] == [0, 1, 2, 3, 4]
+
+
+def test_a_copy_of_an_event_cloud_eye_refused_is_refused_too() -> None:
+    refused = {"error_code": "ces.0014", "error_msg": "no such resource group"}
+    bad = {**_event(1), "detail": {"group_id": "rg15221211517051YWWkEnVd"}}
+    def answer_for(body: bytes) -> Answer:
+        return Answer(400, refused) if b"group_id" in body else Answer(201)
+
+    with LoopbackServer(answer_for=answer_for) as server:
+        settings = Settings.from_env(environ=env(server))
+        report = report_events([bad, _event(2), bad], settings=settings, clock=lambda: NOW)
+    assert [(r["status"], r.get("by"), r.get("copy_of")) for r in report.results] == [
+        ("rejected", "cloudeye", None),
+        ("accepted", None, None),
+        ("rejected", "cloudeye", 0),
+    ]
+
+
+# --- late events ---------------------------------------------------------------------------------
+
+
+def test_a_late_event_is_rejected_by_default_naming_the_setting() -> None:
+    old = {**_event(1), "time": NOW - 2 * 3_600_000}
+    with LoopbackServer() as server:
+        report = report_events([old], settings=Settings.from_env(environ=env(server)), clock=lambda: NOW)
+    assert server.requests == []
+    [result] = report.results
+    assert result["status"] == "rejected" and result["by"] == "forwarder"
+    [error] = result["errors"]
+    assert error["field"] == "time" and "older than Cloud Eye accepts" in error["message"]
+    assert "FORWARDER_LATE_EVENTS=retime" in error["message"]
+
+
+def test_with_retime_a_late_event_is_sent_now_and_keeps_its_original_time() -> None:
+    two_hours_ago = NOW - 2 * 3_600_000
+    old = {**_event(1), "time": two_hours_ago}
+    ahead = {**_event(2), "time": NOW + 3_600_000}
+    too_long = {**_event(3, 4096), "time": two_hours_ago}
+    seconds = {**_event(4), "time": NOW // 1000}
+    with LoopbackServer() as server:
+        settings = Settings.from_env(environ=env(server, FORWARDER_LATE_EVENTS="retime"))
+        report = report_events([old, ahead, too_long, seconds], settings=settings, clock=lambda: NOW)
+
+    [request] = server.requests
+    sent = json.loads(request.body)
+    assert [event["time"] for event in sent] == [NOW, NOW + 1, NOW + 2]  # distinct, in order
+    assert sent[0]["detail"]["content"] == (
+        "x" * 20 + " [original time 2024-03-01T10:00:00.000Z = 1709287200000 ms]"
+    )
+    assert len(sent[2]["detail"]["content"]) == 4096  # cut to fit, the note kept whole
+    assert sent[2]["detail"]["content"].endswith(f"= {two_hours_ago} ms]")
+    retimed_from = [r.get("retimed_from") for r in report.results[:3]]
+    assert retimed_from == [two_hours_ago, NOW + 3_600_000, two_hours_ago]
+    assert report.results[3]["status"] == "rejected"  # looks like seconds: a bug, not lateness
+    assert "looks like seconds" in report.results[3]["errors"][0]["message"]
+
+
+def test_retime_is_a_checked_setting() -> None:
+    from forwarder.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="FORWARDER_LATE_EVENTS must be reject or retime"):
+        Settings.from_env(environ={"FORWARDER_LATE_EVENTS": "later"})
+    assert Settings.from_env(environ={"FORWARDER_LATE_EVENTS": "RETIME"}).late_events == "retime"
+    assert Settings.from_env(environ={}).late_events == "reject"
+
+
+# --- any iterable, consumed lazily ---------------------------------------------------------------
+
+
+def test_items_are_read_lazily_a_slice_at_a_time() -> None:
+    taken: list[int] = []
+
+    with LoopbackServer() as server:
+
+        def items():
+            for index in range(450):
+                taken.append(index)
+                if index == 250:
+                    # Still reading: the first requests must already be out, or this waits in vain.
+                    assert _wait_for(lambda: len(server.requests) >= 1), "nothing sent before the end"
+                yield _event(index)
+
+        settings = Settings.from_env(environ=env(server, CLOUDEYE_MAX_CONCURRENCY="1"))
+        report = report_events(items(), settings=settings, clock=lambda: NOW)
+
+    assert report.accepted == 450 and [r["index"] for r in report.results] == list(range(450))
+    assert len(server.requests) == 5 and len(taken) == 450
+
+
+def test_report_candidates_takes_a_stream_with_unreadable_pieces() -> None:
+    from forwarder.events import now_ms
+    from forwarder.intake import Candidate, Unreadable, report_candidates
+
+    def live(index: int) -> dict[str, Any]:
+        return {**_event(index), "time": now_ms()}
+
+    first = live(0)
+
+    def stream():
+        yield Candidate(first)
+        yield Candidate(Unreadable("line 2 is not JSON", "x"))
+        yield Candidate(dict(first))  # a copy of the first
+        yield Candidate(live(3))
+
+    with LoopbackServer() as server:
+        report = report_candidates(stream(), settings=Settings.from_env(environ=env(server)))
+    assert [r["status"] for r in report.results] == ["accepted", "rejected", "accepted", "accepted"]
+    assert report.results[2]["copy_of"] == 0  # the candidate index, not the readable one
+    assert report.results[2]["event_id"] == report.results[0]["event_id"]
+    assert report.results[1]["errors"] == [{"field": "(message)", "message": "line 2 is not JSON"}]
+    assert [len(json.loads(request.body)) for request in server.requests] == [2]

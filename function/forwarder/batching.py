@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,16 +11,32 @@ from typing import Any
 # bytes of json.dumps(..., separators=(",", ":"), ensure_ascii=False).encode(), about 3x faster.
 from pydantic_core import to_json
 
+from .settings import DEFAULT_MAX_REQUEST_BYTES
+
 MAX_EVENTS_PER_REQUEST = 100
-DEFAULT_MAX_REQUEST_BYTES = 524_288
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One request's worth of events: their input indexes and the JSON array body."""
+    """One request's worth of events: their input indexes, the JSON array body and each event's
+    ``time`` (so the time window can be checked again before each attempt)."""
 
     indexes: tuple[int, ...]
     body: bytes
+    times: tuple[int, ...] = ()
+
+    def subset(self, positions: Sequence[int]) -> Chunk:
+        """The events at ``positions`` (0-based, within this chunk) as a chunk of their own.
+
+        Each event is encoded again from this body, byte for byte as it was: a resent event is
+        exactly the event sent before (Cloud Eye recognises it as the same one).
+        """
+        events = json.loads(self.body)
+        return Chunk(
+            tuple(self.indexes[p] for p in positions),
+            to_json([events[p] for p in positions]),
+            tuple(self.times[p] for p in positions) if self.times else (),
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,8 @@ def chunk_events(
             window = events[start : start + max_events]
             body = to_json([event for _, event in window])
             if len(body) <= max_bytes:
-                chunks.append(Chunk(tuple(index for index, _ in window), body))
+                indexes = tuple(index for index, _ in window)
+                chunks.append(Chunk(indexes, body, tuple([event.get("time", 0) for _, event in window])))
                 start += len(window)
                 continue
         start, fast = _greedy_chunk(events, start, max_events, max_bytes, chunks, oversized)
@@ -105,6 +123,7 @@ def _greedy_chunk(
     """Fill one chunk event by event from ``start``; return where the next chunk starts and
     whether it is worth trying the one-call encoding for it (not when bytes closed this one)."""
     indexes: list[int] = []
+    times: list[int] = []
     parts: list[bytes] = []
     size = 2  # the enclosing "[" and "]"
     position = start
@@ -120,12 +139,13 @@ def _greedy_chunk(
         if size + added > max_bytes:
             break  # this event opens the next chunk
         indexes.append(index)
+        times.append(event.get("time", 0))
         parts.append(encoded)
         size += added
         position += 1
         if len(parts) >= max_events:
             break
     if parts:
-        chunks.append(Chunk(tuple(indexes), b"[" + b",".join(parts) + b"]"))
+        chunks.append(Chunk(tuple(indexes), b"[" + b",".join(parts) + b"]", tuple(times)))
     by_bytes = position < len(events) and len(parts) < max_events
     return position, not by_bytes

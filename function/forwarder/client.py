@@ -1,56 +1,113 @@
 """Cloud Eye HTTP client: standard library only, keep-alive, bounded concurrency, careful retries.
 
-Retries follow SPEC section 4: 408/429/5xx and connection errors, exponential backoff with full
-jitter, at least ``Retry-After`` when the server sends one, bounded by attempts and a deadline.
-On 429 the number of requests in flight is halved and, once the Retry-After has passed, grows back
-by about one per round of successes (AIMD), so a rate limit wastes few requests.
+What an answer means is decided in one place, :func:`verdict`. Transient failures (connection
+errors, 408, 429, 5xx but 501) are retried with exponential backoff and full jitter, waiting at
+least Cloud Eye's ``Retry-After``; a 429 asks to slow down and does not spend an attempt when the
+call has a deadline. A 400 or 413 for several events is split in halves, resent, until each event
+Cloud Eye refuses stands alone; the rest is delivered. 401/403 (credentials) and 404/405/501 or a
+redirect (endpoint or project) are configuration problems: they stop the whole send at once.
+
+One deadline bounds everything: the wait for a free slot, the pacing, each attempt's whole
+exchange (connect, send, the whole answer: a watchdog closes a socket whose answer drips in too
+slowly) and the backoff. Before each attempt the events' ``time`` is checked against Cloud Eye's
+window again; an event that left it while waiting is taken out, never retimed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import heapq
 import http.client
+import itertools
 import json
+import logging
+import math
 import queue
 import random
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from . import connection, signer
 from .batching import Chunk
+from .events import in_window, now_ms
+from .logs import log_line
+from .pacing import RateController
 from .scrub import scrub
-from .settings import PROJECT_ID_PATTERN, Settings, SettingsError
+from .settings import Settings
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 CONTENT_TYPE = "application/json;charset=UTF-8"
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 5.0
 # Do not start an attempt with less time than this left before the deadline.
 MIN_ATTEMPT_S = 0.05
 MAX_ERROR_TEXT = 300
-# A Retry-After longer than this ends the retries (the caller or the platform retries later).
+# Retry-After values are clamped to this: waiting longer inside one invocation helps nobody.
 MAX_RETRY_AFTER_S = 30.0
+# A fresh instance starts with this many requests in flight and doubles per round of successes
+# up to CLOUDEYE_MAX_CONCURRENCY (many instances starting at once do not all burst at full width).
+INITIAL_CONCURRENCY = 2
+# Answers whose events Cloud Eye refused: split the request to find the event(s) at fault.
+SPLIT_STATUSES = frozenset({400, 413})
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+Verdict = Literal["accepted", "transient", "refused", "configuration"]
+LATE_WHILE_WAITING = "left Cloud Eye's time window while waiting to be sent (time is never rewritten)"
+
+
+def verdict(status: int | None) -> Verdict:
+    """What an answer means; the only place that decides it. ``None``: no answer at all.
+
+    - accepted: 2xx, Cloud Eye took the events;
+    - transient: no answer, 408, 429 and 5xx but 501: the same request can succeed later;
+    - configuration: 401/403 (credentials), 404/405/501 and anything that is not an answer to an
+      events request (a redirect, 1xx): no event can get through until a setting is fixed;
+    - refused: any other 4xx (400, 413, ...): Cloud Eye refuses these events.
+    """
+    if status is None:
+        return "transient"
+    if 200 <= status < 300:
+        return "accepted"
+    if status in (408, 429) or (500 <= status < 600 and status != 501):
+        return "transient"
+    if status in CREDENTIAL_STATUSES or status in (404, 405, 501) or not 400 <= status < 500:
+        return "configuration"
+    return "refused"
+
+
+@dataclass
+class Part:
+    """Some events of a chunk (input indexes) and what became of them."""
+
+    indexes: tuple[int, ...]
+    verdict: Literal["accepted", "refused", "late", "failed"]
+    created: list[dict[str, Any]] | None = None
+    error: str | None = None
+    code: str | None = None
+    transient: bool = True
 
 
 @dataclass
 class ChunkOutcome:
-    """What happened to one request: the created events, or the last error after retries."""
+    """What happened to one prepared chunk: one part, or several when it had to be split."""
 
     chunk: Chunk
-    created: list[dict[str, Any]] | None = None
-    error: str | None = None
-    status: int | None = None
-    attempts: int = 0
+    parts: list[Part] = field(default_factory=list)
+    # The longest Retry-After Cloud Eye asked for (clamped), for failed events.
     retry_after: float | None = None
-    request_id: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.created is not None
+        return all(part.verdict == "accepted" for part in self.parts)
+
+    def settled(self) -> set[int]:
+        return {index for part in self.parts for index in part.indexes}
 
 
 @dataclass
@@ -58,6 +115,7 @@ class SendStats:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    failed_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, *, retry: bool, throttled: bool) -> None:
@@ -67,60 +125,92 @@ class SendStats:
             self.throttled += throttled
 
 
-def describe_error(status: int | None, body: bytes, request_id: str | None) -> str:
-    """One readable line from any of the error body shapes Cloud Eye and its gateway use."""
-    code = message = None
+def error_code(body: bytes) -> str | None:
+    """Cloud Eye's error code (``ces.0014``, ``APIGW.0301``...) from any of its error body shapes."""
+    data = _error_object(body)
+    if data is None:
+        return None
+    nested = data.get("message")
+    code = nested.get("code") if isinstance(nested, dict) else data.get("error_code") or data.get("code")
+    return str(code)[:MAX_ERROR_TEXT] if code else None
+
+
+def _error_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        if isinstance(data.get("error"), dict):  # {"error": {"code", "message"}}
-            data = data["error"]
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):  # {"error": {"code", "message"}}
+        data = data["error"]
+    return data if isinstance(data, dict) else None
+
+
+def describe_error(status: int | None, body: bytes, request_id: str | None) -> str:
+    """One readable line from any of the error body shapes Cloud Eye and its gateway use."""
+    message = None
+    data = _error_object(body)
+    code = error_code(body)
+    if data is not None:
         nested = data.get("message")
         if isinstance(nested, dict):  # {"http_code", "message": {"code", "details"}}
-            code, message = nested.get("code"), nested.get("details") or nested.get("message")
+            message = nested.get("details") or nested.get("message")
         else:
-            code = data.get("error_code") or data.get("code")
             message = data.get("error_msg") or nested or data.get("details")
             if nested and data.get("details") and data.get("details") != nested:
                 message = f"{nested}: {data['details']}"
         request_id = request_id or data.get("request_id")
-    if message is None and body and data is None:
+    elif body:
         message = body[:MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
     parts = [f"Cloud Eye answered {status}" if status else "Cloud Eye could not be reached"]
     if code:
-        parts.append(str(code))
+        parts.append(code)
     text = " ".join(parts)
     if message:
         text += f": {str(message)[:MAX_ERROR_TEXT]}"
     if request_id:
-        text += f" (request id {request_id})"
+        text += f" (request id {str(request_id)[:MAX_ERROR_TEXT]})"
     return text
 
 
-def _retry_after_s(value: str | None) -> float | None:
+def retry_after_s(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` as seconds or an HTTP date, clamped to 0-``MAX_RETRY_AFTER_S``; ``None``
+    when absent or unreadable (never infinite, never NaN)."""
     if not value:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
-        return None  # an HTTP date: rare here; fall back to our own backoff
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment is None:
+            return None
+        try:
+            seconds = moment.timestamp() - now()
+        except (ValueError, OverflowError, OSError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 class AdaptiveLimit:
     """A concurrency limit (AIMD): a 429 halves it, successes grow it back, up to ``maximum``.
 
-    Growth is cautious so a known rate limit is not probed again and again: nothing grows until the
-    429's ``Retry-After`` has passed (the server said when capacity returns), only a success that
-    found the limit full counts (a limit nobody uses proves nothing), and each adds ``1/limit``,
-    so about one more request in flight per round of successes.
+    It starts at ``start`` and, until the first 429, grows by one per success that found it full
+    (doubling per round, like TCP's slow start). After a 429 growth is cautious: nothing grows
+    until the 429's ``Retry-After`` has passed, only a success that found the limit full counts
+    (a limit nobody uses proves nothing), and each adds ``1/limit``: about one more request in
+    flight per round of successes.
     """
 
-    def __init__(self, maximum: int, adaptive: bool = True) -> None:
+    def __init__(self, maximum: int, adaptive: bool = True, start: int | None = None) -> None:
         self.maximum = maximum
         self.adaptive = adaptive
-        self._limit = float(maximum)
+        self._limit = float(maximum if start is None or not adaptive else min(maximum, max(1, start)))
+        self._slow_start = True
         self._in_flight = 0
         self._hold_until = 0.0  # time.monotonic() before which the limit does not grow
         self._cond = threading.Condition()
@@ -129,11 +219,17 @@ class AdaptiveLimit:
     def limit(self) -> int:
         return max(1, int(self._limit))
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Wait for a free slot; False when none was free within ``timeout`` seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._in_flight >= self.limit:
-                self._cond.wait()
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
             self._in_flight += 1
+            return True
 
     def release(self, *, throttled: bool, retry_after: float | None = None) -> None:
         with self._cond:
@@ -142,13 +238,73 @@ class AdaptiveLimit:
             if self.adaptive:
                 now = time.monotonic()
                 if throttled:
+                    self._slow_start = False
                     self._limit = max(1.0, self._limit / 2)
                     if retry_after:
-                        wait = min(retry_after, MAX_RETRY_AFTER_S)
-                        self._hold_until = max(self._hold_until, now + wait)
+                        self._hold_until = max(self._hold_until, now + min(retry_after, MAX_RETRY_AFTER_S))
                 elif full and now >= self._hold_until:
-                    self._limit = min(float(self.maximum), self._limit + 1 / self._limit)
+                    step = 1.0 if self._slow_start else 1 / self._limit
+                    self._limit = min(float(self.maximum), self._limit + step)
             self._cond.notify_all()
+
+
+class _Watchdog:
+    """Cuts exchanges that run past their end: one thread for all, sleeping until the earliest.
+
+    A socket's own timeout bounds each read, not the whole answer: a server that sends a byte now
+    and then could hold a request forever. ``arm`` returns an entry; ``disarm`` it when the
+    exchange is over. An entry still armed at its time gets its socket shut down, which ends any
+    read or write in progress with an error; ``entry[3]`` is then True.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[list[Any]] = []  # [when, sequence, connection, fired, armed]
+        self._count = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, when: float, conn: http.client.HTTPConnection) -> list[Any]:
+        entry = [when, next(self._count), conn, False, True]
+        with self._cond:
+            earliest = self._heap[0][0] if self._heap else math.inf
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="cloudeye-watchdog", daemon=True)
+                self._thread.start()
+            if when < earliest:
+                self._cond.notify()
+        return entry
+
+    def disarm(self, entry: list[Any]) -> bool:
+        """Stop watching; True when the entry had already fired (the exchange was cut)."""
+        with self._cond:
+            entry[4] = False
+            entry[2] = None
+            # Exchanges mostly end in the order they started: drop finished entries from the top
+            # now, so the thread wakes for live deadlines only, not once per request.
+            heap = self._heap
+            while heap and not heap[0][4]:
+                heapq.heappop(heap)
+            return bool(entry[3])
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                entry = heapq.heappop(self._heap)
+                if not entry[4]:
+                    continue
+                entry[3] = True
+                conn = entry[2]
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed: nothing left to cut
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
 
 
 class _ConnectionPool:
@@ -158,6 +314,8 @@ class _ConnectionPool:
         self.scheme, self.host, self.port, self.ca_bundle = scheme, host, port, ca_bundle
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        # Whether the last send through this pool met no 429: then the next starts at full width.
+        self.unthrottled = False
 
     def new(self, timeout: float) -> http.client.HTTPConnection:
         # Direct, or through HTTPS_PROXY's CONNECT tunnel; TLS trusts CLOUDEYE_CA_BUNDLE if set.
@@ -165,20 +323,20 @@ class _ConnectionPool:
             self.scheme, self.host, self.port, timeout, ca_bundle=self.ca_bundle
         )
 
-    def get(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle connection the server has not closed (reused=True), or a new one."""
+    def get(self, timeout: float) -> http.client.HTTPConnection:
+        """An idle connection the server has not closed, or a new one."""
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return self.new(timeout), False
+                return self.new(timeout)
             if _still_open(conn):
                 break
             conn.close()
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
-        return conn, True
+        return conn
 
     def put(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -209,6 +367,22 @@ def _pool_for(scheme: str, host: str, port: int | None, ca_bundle: str | None = 
         return _pools[key]
 
 
+class _OutOfTime(Exception):
+    """The deadline came before the next step could start."""
+
+
+class _Stopped(Exception):
+    """A configuration error stopped the send while this request waited for its turn."""
+
+
+@dataclass
+class _Answer:
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    error: str | None = None  # why there is no answer
+
+
 class CloudEyeClient:
     """Sends prepared chunks to ``POST /V1.0/{project_id}/events``."""
 
@@ -220,21 +394,31 @@ class CloudEyeClient:
         adaptive: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock_ms: Callable[[], int] = now_ms,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``sleep``, ``rng``, ``clock_ms`` (the events' time window) and ``monotonic`` (the
+        deadline's clock) are injectable so tests can replay waits exactly without waiting."""
         settings.require_sending()
-        project_id = settings.project_id or ""
-        if not PROJECT_ID_PATTERN.fullmatch(project_id):
-            raise SettingsError("HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-'")
+        settings.check()  # the project id goes into the URL: Settings owns that rule
         base = urlsplit(settings.base_url)
         self.settings = settings
         self.deadline = deadline  # time.monotonic() value after which no attempt starts
         self.adaptive = adaptive
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.path = f"{base.path.rstrip('/')}/V1.0/{project_id}/events"
+        self.clock_ms = clock_ms
+        self.monotonic = monotonic
+        self.address = f"{base.scheme}://{base.netloc}"
+        self.path = f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/events"
         self.host_header = base.netloc
         self.pool = _pool_for(base.scheme, base.hostname or "", base.port, settings.ca_bundle)
+        self.pacer = RateController(clock=monotonic, rng=random.Random(self.rng.random()), enabled=adaptive)
         self.stats = SendStats()
+        self._broken: str | None = None  # a configuration error: nothing more is sent
+        self._throttled_seen = False
+
+    # --- the send loop -------------------------------------------------------------------------
 
     def send(
         self, chunks: Iterable[Chunk], on_done: Callable[[ChunkOutcome], None] | None = None
@@ -244,17 +428,22 @@ class CloudEyeClient:
         ``chunks`` may be a generator: each chunk goes to a worker as soon as it is made, so the
         first requests are in flight while the caller is still preparing the rest. ``on_done``
         gets each outcome in its worker as soon as it is final, while other requests still wait.
+        No exception raised while sending one chunk escapes: it becomes that chunk's failure.
         """
-        limit = AdaptiveLimit(self.settings.max_concurrency, self.adaptive)
+        start = None if self.pool.unthrottled else INITIAL_CONCURRENCY
+        limit = AdaptiveLimit(self.settings.max_concurrency, self.adaptive, start=start)
         outcomes: list[ChunkOutcome] = []
         todo: queue.SimpleQueue[ChunkOutcome | None] = queue.SimpleQueue()
         workers: list[threading.Thread] = []
 
         def work() -> None:
             while (outcome := todo.get()) is not None:
-                self._deliver(outcome, limit)
+                self._deliver_safely(outcome, limit)
                 if on_done is not None:
-                    on_done(outcome)
+                    try:
+                        on_done(outcome)
+                    except Exception as exc:  # the caller's bug must not end the worker
+                        _fail_unsettled(outcome, f"the result could not be recorded ({type(exc).__name__})")
 
         try:
             for chunk in chunks:
@@ -269,70 +458,173 @@ class CloudEyeClient:
                 todo.put(None)  # each worker stops once the chunks before it are taken
             for worker in workers:
                 worker.join()
+            self.pool.unthrottled = not self._throttled_seen
         return outcomes
 
+    def retry_after_hint(self, failed_requests: int) -> float:
+        """Seconds until ``failed_requests`` requests could go out at the learned rate (clamped)."""
+        return min(MAX_RETRY_AFTER_S, self.pacer.seconds_for(failed_requests))
+
     def _remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - self.monotonic()
+
+    def _deliver_safely(self, outcome: ChunkOutcome, limit: AdaptiveLimit) -> None:
+        try:
+            self._deliver(outcome, limit)
+        except Exception as exc:  # a bug must not kill the worker nor lose the chunk's events
+            # The type only: the text of such an error may quote header values (credentials).
+            _fail_unsettled(outcome, f"the request could not be sent ({type(exc).__name__})")
 
     def _deliver(self, outcome: ChunkOutcome, limit: AdaptiveLimit) -> None:
-        for attempt in range(1, self.settings.max_attempts + 1):
-            remaining = self._remaining()
-            if remaining is not None and remaining < MIN_ATTEMPT_S:
-                outcome.error = (outcome.error or "not sent") + "; stopped: the invocation is out of time"
-                return
-            timeout = self.settings.timeout_s
-            if remaining is not None:
-                timeout = min(timeout, remaining)
-            limit.acquire()
-            throttled = False
+        """Send a chunk; split it while Cloud Eye refuses some of its events (halves, in order)."""
+        pending = [outcome.chunk]
+        while pending:
+            piece = pending.pop()
+            halves = self._send_piece(piece, outcome, limit)
+            pending.extend(reversed(halves))  # the first half next: results stay in order
+
+    def _send_piece(self, piece: Chunk, outcome: ChunkOutcome, limit: AdaptiveLimit) -> list[Chunk]:
+        """Attempts for one request until it is settled; the halves to send when it must be split."""
+        counted = 0  # attempts that count against CLOUDEYE_MAX_ATTEMPTS
+        tries = 0
+        last_error = "not sent"
+        while True:
+            current = self._without_late(piece, outcome)
+            if current is None:
+                return []
+            piece = current
+            if self._broken is not None:
+                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                return []
             try:
-                status, headers, body = self._post(outcome.chunk.body, timeout)
-            except (OSError, http.client.HTTPException) as exc:
-                status, headers, body = None, {}, b""
-                reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
-                outcome.error = f"Cloud Eye could not be reached: {scrub(reason, self.settings)}"
-            except Exception as exc:  # anything else is a bug or a bad setting: fail the chunk, no retry
-                outcome.attempts = attempt
-                # The type only: the text of such an error may quote header values (credentials).
-                outcome.error = f"the request could not be sent ({type(exc).__name__})"
-                return
-            else:
-                throttled = status == 429
-            finally:
-                limit.release(
-                    throttled=throttled,
-                    retry_after=_retry_after_s(headers.get("retry-after")) if throttled else None,
-                )
-            outcome.attempts = attempt
-            self.stats.count(retry=attempt > 1, throttled=throttled)
-            outcome.status = status
-            if status is not None:
-                outcome.request_id = headers.get("x-request-id")
-                if 200 <= status < 300:
-                    outcome.created = _created(body, len(outcome.chunk.indexes))
-                    outcome.error = None
-                    return
-                outcome.error = scrub(describe_error(status, body, outcome.request_id), self.settings)
-                outcome.retry_after = _retry_after_s(headers.get("retry-after"))
-                if status not in RETRYABLE_STATUSES:
-                    return
-            if attempt == self.settings.max_attempts:
-                return
-            delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
-            if outcome.retry_after is not None and status is not None:
-                if outcome.retry_after > MAX_RETRY_AFTER_S:
-                    # Waiting that long inside one invocation helps nobody: report it instead.
-                    wait = f"; Cloud Eye asked to wait {outcome.retry_after:.0f} s"
-                    outcome.error = (outcome.error or "") + wait
-                    return
-                delay = max(delay, outcome.retry_after)
+                answer, sent_at = self._attempt(piece, limit, tries > 0)
+            except _OutOfTime:
+                self._fail(outcome, piece, f"{last_error}; stopped: the invocation is out of time", None)
+                return []
+            except _Stopped:
+                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                return []
+            tries += 1
+            kind = verdict(answer.status)
+            if kind == "accepted":
+                created = _created(answer, len(piece.indexes))
+                outcome.parts.append(Part(piece.indexes, "accepted", created=created))
+                return []
+            request_id = answer.headers.get("x-request-id")
+            error = answer.error or describe_error(answer.status, answer.body, request_id)
+            error = scrub(error, self.settings)  # upstream text may quote the credentials
+            if kind == "configuration":
+                self._broken = self._configuration_error(answer.status, error)
+                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                return []
+            if kind == "refused":
+                if answer.status in SPLIT_STATUSES and len(piece.indexes) > 1:
+                    middle = len(piece.indexes) // 2
+                    return [piece.subset(range(middle)), piece.subset(range(middle, len(piece.indexes)))]
+                code = error_code(answer.body)
+                outcome.parts.append(Part(piece.indexes, "refused", error=error, code=code))
+                return []
+            last_error = error
+            throttled = answer.status == 429
+            # A 429 is a request to slow down, not a failure: with a deadline it spends no attempt.
+            if not (throttled and self.deadline is not None):
+                counted += 1
+            asked = retry_after_s(answer.headers.get("retry-after"))
+            if counted >= self.settings.max_attempts:
+                self._fail(outcome, piece, error, asked)
+                return []
+            delay = self._delay(tries, asked, sent_at, throttled)
             remaining = self._remaining()
             if remaining is not None and delay + MIN_ATTEMPT_S > remaining:
-                outcome.error = (outcome.error or "") + "; stopped retrying: the invocation is out of time"
-                return
+                self._fail(outcome, piece, f"{error}; stopped retrying: the invocation is out of time", asked)
+                return []
             self.sleep(delay)
 
-    def _post(self, body: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    def _delay(self, tries: int, asked: float | None, sent_at: float, throttled: bool) -> float:
+        """Full-jitter exponential backoff, at least Cloud Eye's Retry-After (clamped)."""
+        delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (tries - 1)))
+        if throttled:
+            # The pacer cuts the rate and spreads the return over a random share of the wait.
+            return max(delay, self.pacer.throttled(sent_at=sent_at, retry_after=asked or 0.0))
+        return max(delay, asked or 0.0)
+
+    def _attempt(self, piece: Chunk, limit: AdaptiveLimit, retry: bool) -> tuple[_Answer, float]:
+        """One request: wait for a slot and the pacer's turn, then the exchange; raises
+        ``_OutOfTime`` when the deadline comes first."""
+        remaining = self._remaining()
+        if remaining is not None and remaining < MIN_ATTEMPT_S:
+            raise _OutOfTime
+        if not limit.acquire(remaining):
+            raise _OutOfTime
+        throttled = False
+        retry_after = None
+        try:
+            if self._broken is not None:  # found while this one waited for its slot
+                raise _Stopped
+            # The turn is booked once the slot is held: requests queued for a slot before a 429
+            # cut the rate are spaced at the new rate, not sent in a burst at the old one.
+            wait = self.pacer.reserve()
+            if wait > 0:
+                remaining = self._remaining()
+                if remaining is not None and wait + MIN_ATTEMPT_S > remaining:
+                    raise _OutOfTime
+                self.sleep(wait)
+            sent_at = self.pacer.clock()
+            budget = self.settings.timeout_s
+            remaining = self._remaining()
+            if remaining is not None:
+                if remaining < MIN_ATTEMPT_S:
+                    raise _OutOfTime
+                budget = min(budget, remaining)
+            answer = self._exchange(piece.body, budget)
+            throttled = answer.status == 429
+            if throttled:
+                self._throttled_seen = True
+                retry_after = retry_after_s(answer.headers.get("retry-after"))
+        finally:
+            limit.release(throttled=throttled, retry_after=retry_after)
+        self.stats.count(retry=retry, throttled=throttled)
+        if verdict(answer.status) == "accepted":
+            self.pacer.succeeded(waited=wait > 0)
+        return answer, sent_at
+
+    def _without_late(self, piece: Chunk, outcome: ChunkOutcome) -> Chunk | None:
+        """``piece`` without the events that left Cloud Eye's time window (rejected alone);
+        ``None`` when none is left."""
+        if not piece.times:
+            return piece
+        now = self.clock_ms()
+        if in_window(min(piece.times), now) and in_window(max(piece.times), now):
+            return piece
+        keep = [p for p, moment in enumerate(piece.times) if in_window(moment, now)]
+        late = tuple(piece.indexes[p] for p in range(len(piece.indexes)) if p not in set(keep))
+        outcome.parts.append(Part(late, "late", error=LATE_WHILE_WAITING, transient=False))
+        return piece.subset(keep) if keep else None
+
+    def _fail(self, outcome: ChunkOutcome, piece: Chunk, error: str, retry_after: float | None) -> None:
+        outcome.parts.append(Part(piece.indexes, "failed", error=error))
+        with self.stats.lock:
+            self.stats.failed_requests += 1
+        if retry_after is not None:
+            outcome.retry_after = max(outcome.retry_after or 0.0, retry_after)
+
+    def _configuration_error(self, status: int | None, error: str) -> str:
+        if status in CREDENTIAL_STATUSES:
+            setting = {
+                "environment": "HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK (and HUAWEICLOUD_SDK_SECURITY_TOKEN)",
+                "agency": "the function's agency (its keys and its Cloud Eye permissions)",
+                "token": "CLOUDEYE_AUTH_TOKEN",
+            }.get(self.settings.credential_source, "the credentials")
+            what = "refused the credentials" if status == 401 else "refused the credentials' permissions"
+            return f"{error}; Cloud Eye {what}: check {setting}"
+        return (
+            f"{error}; {self.address}{self.path} is not Cloud Eye's events API: check CLOUDEYE_ENDPOINT "
+            "(or CLOUDEYE_REGION) and HUAWEICLOUD_SDK_PROJECT_ID"
+        )
+
+    # --- one exchange --------------------------------------------------------------------------
+
+    def _headers(self, body: bytes) -> dict[str, str]:
         headers = {
             "Host": self.host_header,
             "Content-Type": CONTENT_TYPE,
@@ -347,30 +639,74 @@ class CloudEyeClient:
             )
         elif settings.auth_token:
             headers["X-Auth-Token"] = settings.auth_token.reveal()
-        # A connection the server closed while idle is replaced in pool.get(); a failure here is a
-        # real attempt (the server may have taken the request), never resent behind the caller's back.
-        conn, _reused = self.pool.get(timeout)
+        return headers
+
+    def post_once(self, body: bytes, budget: float) -> _Answer:
+        """One signed POST of ``body`` to ``self.path``, the whole exchange within ``budget``
+        seconds and never retried (the forwarder's own metrics use it)."""
+        return self._exchange(body, budget)
+
+    def _exchange(self, body: bytes, budget: float) -> _Answer:
+        """POST ``body``: connect, send and read the whole answer within ``budget`` seconds.
+
+        A connection the server closed while idle is replaced in ``pool.get``; a failure here is
+        a real attempt (the server may have taken the request), never resent behind the caller's
+        back.
+        """
+        headers = self._headers(body)
+        conn = self.pool.get(budget)
+        entry = _watchdog.arm(time.monotonic() + budget, conn)
         try:
             conn.request("POST", self.path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-        except BaseException:
+        except (OSError, http.client.HTTPException) as exc:
             conn.close()  # a half-used connection cannot be reused
+            cut = _watchdog.disarm(entry)
+            if cut or isinstance(exc, TimeoutError):
+                reason = f"timed out: no whole answer within {budget:.3g} s"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+            return _Answer(None, {}, b"", f"Cloud Eye could not be reached at {self.address}: {reason}")
+        except BaseException:
+            conn.close()
+            _watchdog.disarm(entry)
             raise
+        cut = _watchdog.disarm(entry)
         answer_headers = {k.lower(): v for k, v in response.getheaders()}
-        if response.will_close:
+        if response.will_close or cut:
             conn.close()
         else:
             self.pool.put(conn)
-        return response.status, answer_headers, data
+        return _Answer(response.status, answer_headers, data)
 
 
-def _created(body: bytes, expected: int) -> list[dict[str, Any]]:
-    """The ``[{event_id, event_name}]`` answer; tolerant of a missing or short body."""
+def _fail_unsettled(outcome: ChunkOutcome, error: str) -> None:
+    settled = outcome.settled()
+    rest = tuple(index for index in outcome.chunk.indexes if index not in settled)
+    if rest:
+        outcome.parts.append(Part(rest, "failed", error=error))
+
+
+def _created(answer: _Answer, expected: int) -> list[dict[str, Any]]:
+    """Cloud Eye's ``[{event_id, event_name}]``, one per event sent. Any other 2xx body still means
+    the events were taken: their ids are then unknown (``None``), and one warning says so."""
     try:
-        data = json.loads(body) if body else []
-    except ValueError:
-        data = []
-    items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-    items += [{}] * (expected - len(items))
-    return items[:expected]
+        data = json.loads(answer.body) if answer.body else None
+    except (ValueError, RecursionError):
+        data = None
+    if (
+        isinstance(data, list)
+        and len(data) == expected
+        and all(type(item) is dict and type(item.get("event_id")) is str for item in data)
+    ):
+        return data
+    log_line(
+        logging.WARNING,
+        "Cloud Eye accepted events with an unexpected answer body; their event ids are unknown",
+        status=answer.status,
+        cloud_eye_request_id=answer.headers.get("x-request-id"),
+        events=expected,
+        body_bytes=len(answer.body),
+    )
+    return [{} for _ in range(expected)]

@@ -6,33 +6,52 @@ The models are TypedDicts so a validated event is already the plain dict that go
 
 from __future__ import annotations
 
+import math
+import re
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
 from .errors import EventRuleError
 from .jsontext import field_path
 
-# The accepted `time` window relative to now (SPEC section 3, the API document's note).
+# Cloud Eye accepts `time` from 1 hour in the past to 10 minutes ahead; 20 s of each are kept
+# as a margin for the time a request takes and for clocks that disagree a little.
 WINDOW_PAST_MS = 3_600_000 - 20_000
 WINDOW_FUTURE_MS = 600_000 - 20_000
 # Below this a timestamp is far more likely seconds than milliseconds (10^11 ms is 1973).
 SECONDS_THRESHOLD = 10**11
+# No plausible millisecond time is this large (year 5138); larger values are refused before any
+# arithmetic or text is made of them (a 4,300-digit integer cannot even be printed).
+MAX_TIME_MS = 10**14
 # Items per slice in validate_in_slices: one request's worth when all are valid.
 VALIDATION_SLICE = 100
+# One item's errors are listed up to this many; a field path is shown up to this many characters.
 MAX_ERRORS_PER_ITEM = 8
+MAX_FIELD_PATH_CHARS = 200
+GROUP_ID_LENGTH = 24
+GROUP_ID_EXAMPLE = "rg15221211517051YWWkEnVd"
+MAX_CONTENT_CHARS = 4096
+
+LATE_REJECT, LATE_RETIME = "reject", "retime"
 
 EVENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 SOURCE_PART = r"[A-Za-z][A-Za-z0-9_]{2,31}"
 EVENT_SOURCE_PATTERN = rf"^{SOURCE_PART}\.{SOURCE_PART}$"
 RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_:-]{1,128}$"
-RESOURCE_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-EVENT_USER_PATTERN = r"^[A-Za-z0-9_/ -]{1,64}$"
+# Letters of any script (Chinese included), ASCII digits, '@', '_', '-', '.' and spaces. Checked
+# by _resource_name, not a pydantic pattern: a Unicode letter class costs the compiled validator
+# megabytes and every event a slower match, for names that are nearly always ASCII.
+RESOURCE_NAME_PATTERN = r"^[A-Za-z0-9@_. -]{1,128}$"
+RESOURCE_NAME_MARKS = frozenset("0123456789@_-. ")
+MAX_RESOURCE_NAME_CHARS = 128
+EVENT_USER_PATTERN = r"^[A-Za-z0-9_/ -]{0,64}$"
 DIMENSION_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,31}$"
 
 # Plain-words reasons for pattern mismatches, keyed by the last element of the field path.
@@ -43,28 +62,56 @@ _PATTERN_REASONS = {
         "digits or underscores"
     ),
     "resource_id": "must have 1-128 letters, digits, '_', '-' or ':'",
-    "resource_name": "must have 1-128 letters, digits, '_' or '-'",
-    "event_user": "must have 1-64 letters, digits, '_', '-', '/' or spaces",
+    "resource_name": "must have 1-128 letters (Chinese too), digits, '@', '_', '-', '.' or spaces",
+    "event_user": "must have at most 64 letters, digits, '_', '-', '/' or spaces",
     "name": "must start with a letter and have 1-32 letters, digits, '_' or '-'",
 }
 
 
 def _timestamp_ms(value: Any) -> int:
+    if type(value) is int and 0 <= value <= MAX_TIME_MS:  # the usual case, checked first
+        return value
     # bool is an int subclass in Python; Cloud Eye wants a number, so refuse it explicitly.
     if isinstance(value, bool):
         raise EventRuleError("must be an integer UNIX timestamp in milliseconds, not true/false")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventRuleError("must be an integer UNIX timestamp in milliseconds, not infinite or NaN")
         if not value.is_integer():
             raise EventRuleError("must be a whole number of milliseconds, not a fraction")
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        return int(value.strip())
-    raise EventRuleError("must be an integer UNIX timestamp in milliseconds")
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        digits = value.strip()
+        if len(digits) > len(str(MAX_TIME_MS)):
+            raise EventRuleError(f"is {len(digits)} digits long: not a UNIX timestamp in milliseconds")
+        value = int(digits)
+    if not isinstance(value, int):
+        raise EventRuleError("must be an integer UNIX timestamp in milliseconds")
+    if value < 0:
+        raise EventRuleError("must be a UNIX timestamp in milliseconds, not a negative number")
+    if value > MAX_TIME_MS:
+        # bit_length, not str(): a huge integer cannot be turned into text.
+        raise EventRuleError(
+            f"is a {value.bit_length()}-bit number: not a UNIX timestamp in milliseconds"
+        )
+    return value
 
 
 Timestamp = Annotated[int, BeforeValidator(_timestamp_ms)]
+
+_plain_resource_name = re.compile(RESOURCE_NAME_PATTERN).fullmatch
+
+
+def _resource_name(value: str) -> str:
+    if _plain_resource_name(value) is None and not (
+        0 < len(value) <= MAX_RESOURCE_NAME_CHARS
+        and all(char.isalpha() or char in RESOURCE_NAME_MARKS for char in value)
+    ):
+        raise EventRuleError(_PATTERN_REASONS["resource_name"])
+    return value
+
+
+ResourceName = Annotated[str, AfterValidator(_resource_name)]
 
 
 class Dimension(TypedDict):
@@ -77,12 +124,12 @@ class Dimension(TypedDict):
 class EventDetail(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
 
-    content: NotRequired[Annotated[str, Field(max_length=4096)]]
-    # Any text, but text: a bare ``str`` lets an unpaired surrogate through, which no request can carry
-    # (UTF-8 cannot encode it); a constraint makes pydantic check it like every other field.
-    group_id: NotRequired[Annotated[str, Field(min_length=0)]]
+    content: NotRequired[Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]]
+    # A length constraint also makes pydantic check the text is valid Unicode: a bare ``str`` lets an
+    # unpaired surrogate through, which no request can carry (UTF-8 cannot encode it).
+    group_id: NotRequired[Annotated[str, Field(min_length=GROUP_ID_LENGTH, max_length=GROUP_ID_LENGTH)]]
     resource_id: NotRequired[Annotated[str, Field(pattern=RESOURCE_ID_PATTERN)]]
-    resource_name: NotRequired[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)]]
+    resource_name: NotRequired[ResourceName]
     event_state: NotRequired[Literal["normal", "warning", "incident"]]
     event_level: NotRequired[Literal["Critical", "Major", "Minor", "Info"]]
     event_user: NotRequired[Annotated[str, Field(pattern=EVENT_USER_PATTERN)]]
@@ -123,14 +170,20 @@ class FieldError:
 
 @dataclass
 class Validation:
-    """Outcome of validating a batch: valid events with their input index, and errors per index."""
+    """Outcome of validating some items: valid events with their input index, errors per index,
+    how many items were looked at, and the original ``time`` of each retimed event."""
 
     valid: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     errors: dict[int, list[FieldError]] = field(default_factory=dict)
+    count: int = 0
+    retimed: dict[int, int] = field(default_factory=dict)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return field_path(loc) or "(event)"
+    path = field_path(loc)
+    if len(path) > MAX_FIELD_PATH_CHARS:  # an unknown key can be megabytes long
+        path = path[:MAX_FIELD_PATH_CHARS] + "..."
+    return path or "(event)"
 
 
 def _reason(error: Any) -> str:
@@ -144,6 +197,8 @@ def _reason(error: Any) -> str:
         return "is not a field Cloud Eye accepts"
     if kind == "string_pattern_mismatch":
         return _PATTERN_REASONS.get(last, f"must match {ctx.get('pattern')}")
+    if last == "group_id" and kind in ("string_too_long", "string_too_short"):
+        return f"must be exactly {GROUP_ID_LENGTH} characters (a resource group id like {GROUP_ID_EXAMPLE})"
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "string_too_short":
@@ -164,7 +219,16 @@ def _reason(error: Any) -> str:
         return "must be valid Unicode text (it holds an unpaired surrogate)"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
-    return error["msg"]
+    return str(error["msg"])
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    errors = exc.errors(include_url=False)
+    shown = [FieldError(_field_path(err["loc"]), _reason(err)) for err in errors[:MAX_ERRORS_PER_ITEM]]
+    if len(errors) > MAX_ERRORS_PER_ITEM:
+        more = len(errors) - MAX_ERRORS_PER_ITEM
+        shown.append(FieldError("(event)", f"{more} more errors not listed"))
+    return shown
 
 
 def _whole_seconds(ms: int) -> int:
@@ -172,25 +236,45 @@ def _whole_seconds(ms: int) -> int:
     return -(-ms // 1000)
 
 
-def _window_error(time_ms: int, now_ms: int) -> str | None:
-    earliest = now_ms - WINDOW_PAST_MS
-    latest = now_ms + WINDOW_FUTURE_MS
-    if earliest <= time_ms <= latest:
+def in_window(time_ms: int, now_ms: int) -> bool:
+    return now_ms - WINDOW_PAST_MS <= time_ms <= now_ms + WINDOW_FUTURE_MS
+
+
+def looks_like_seconds(time_ms: int) -> bool:
+    return time_ms < SECONDS_THRESHOLD
+
+
+def _window_error(time_ms: int, now_ms: int, late: str = LATE_REJECT) -> str | None:
+    if in_window(time_ms, now_ms):
         return None
-    if time_ms < SECONDS_THRESHOLD:
+    if looks_like_seconds(time_ms):
         return (
             f"{time_ms} looks like seconds; Cloud Eye wants milliseconds "
             f"(did you mean {time_ms * 1000}?)"
         )
-    if time_ms < earliest:
+    # Only reached with FORWARDER_LATE_EVENTS=reject: name the setting that would send it anyway.
+    hint = "; FORWARDER_LATE_EVENTS=retime would send it with the current time"
+    if time_ms < now_ms - WINDOW_PAST_MS:
         return (
-            f"is {_whole_seconds(earliest - time_ms)} s older than Cloud Eye accepts "
-            "(at most 1 hour minus 20 s in the past)"
+            f"is {_whole_seconds(now_ms - WINDOW_PAST_MS - time_ms)} s older than Cloud Eye accepts "
+            f"(at most 1 hour minus 20 s in the past){hint}"
         )
     return (
-        f"is {_whole_seconds(time_ms - latest)} s further ahead than Cloud Eye accepts "
-        "(at most 10 minutes minus 20 s in the future)"
+        f"is {_whole_seconds(time_ms - now_ms - WINDOW_FUTURE_MS)} s further ahead than Cloud Eye "
+        f"accepts (at most 10 minutes minus 20 s in the future){hint}"
     )
+
+
+def retime(event: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """A copy of ``event`` sent at ``now_ms``, its original time appended to ``content`` (cut to
+    fit Cloud Eye's 4,096 characters if need be) so the time it happened stays visible."""
+    original = event["time"]
+    stamp = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(original // 1000))
+    note = f" [original time {stamp}.{original % 1000:03d}Z = {original} ms]"
+    detail = dict(event["detail"])
+    content = detail.get("content", "")
+    detail["content"] = content[: MAX_CONTENT_CHARS - len(note)] + note
+    return {**event, "time": now_ms, "detail": detail}
 
 
 def now_ms() -> int:
@@ -202,57 +286,76 @@ def validate_events(
     *,
     clock: Callable[[], int] = now_ms,
     default_source: str | None = None,
+    late: str = LATE_REJECT,
 ) -> Validation:
     """Validate raw items one by one; a bad item gets errors by its index, the rest go on.
 
     ``clock`` returns the current time in UNIX milliseconds (injectable for tests).
-    ``default_source`` fills in ``event_source`` for items that lack it.
+    ``default_source`` fills in ``event_source`` for items that lack it. ``late="retime"``
+    sends events outside the time window with the current time instead of rejecting them.
     """
-    return _validate(items, range(len(items)), clock(), default_source)
+    return _validate(enumerate(items), len(items), clock(), default_source, late)
 
 
 def validate_in_slices(
-    items: Sequence[Any],
+    items: Iterable[Any],
     *,
     clock: Callable[[], int] = now_ms,
     default_source: str | None = None,
     size: int = VALIDATION_SLICE,
+    late: str = LATE_REJECT,
 ) -> Iterator[Validation]:
-    """``validate_events`` a slice of ``size`` items at a time (indexes stay those of ``items``),
-    so the caller can send the first valid events while the rest are still being checked."""
+    """``validate_events`` a slice of ``size`` items at a time (indexes count from 0 over all of
+    ``items``), taking the items lazily: the caller can send the first valid events while later
+    items are not even read yet."""
     current = clock()  # once, as for a whole batch: one batch, one window
-    for start in range(0, len(items), size):
-        yield _validate(items, range(start, min(start + size, len(items))), current, default_source)
+    numbered = enumerate(items)
+    while True:
+        piece = list(islice(numbered, size))
+        if not piece:
+            return
+        yield _validate(piece, len(piece), current, default_source, late)
 
 
-def _validate(items: Sequence[Any], indexes: range, current: int, default_source: str | None) -> Validation:
+def _validate(
+    numbered: Iterable[tuple[int, Any]], count: int, current: int, default_source: str | None, late: str
+) -> Validation:
     # The core validator itself: TypeAdapter.validate_python's wrapper costs ~15% per event.
     validate = event_adapter().validator.validate_python
-    outcome = Validation()
-    for index in indexes:
-        item = items[index]
-        if default_source and isinstance(item, dict) and "event_source" not in item:
-            item = {**item, "event_source": default_source}
+    outcome = Validation(count=count)
+    valid = outcome.valid
+    earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
+    for index, item in numbered:
         try:
+            if default_source and isinstance(item, dict) and "event_source" not in item:
+                item = {**item, "event_source": default_source}
             event = validate(item)
+            if earliest <= event["time"] <= latest:
+                valid.append((index, event))
+            else:
+                _outside_window(outcome, index, event, current, late)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False)  # listed up to a cap: answers stay proportional
-            outcome.errors[index] = [
-                FieldError(_field_path(err["loc"]), _reason(err)) for err in errors[:MAX_ERRORS_PER_ITEM]
-            ]
-            if len(errors) > MAX_ERRORS_PER_ITEM:
-                more = f"{len(errors) - MAX_ERRORS_PER_ITEM} more errors not listed"
-                outcome.errors[index].append(FieldError("(event)", more))
-            continue
-        problem = _window_error(event["time"], current)
-        if problem:
-            outcome.errors[index] = [FieldError("time", problem)]
-            continue
-        outcome.valid.append((index, event))
+            outcome.errors[index] = _field_errors(exc)
+        except Exception as exc:  # whatever one item holds stays that item's problem
+            outcome.errors[index] = [FieldError("(event)", f"cannot be checked ({type(exc).__name__})")]
     return outcome
 
 
-def validate_json_array(data: bytes | str, *, clock: Callable[[], int] = now_ms) -> Validation | None:
+def _outside_window(outcome: Validation, index: int, event: dict[str, Any], current: int, late: str) -> None:
+    """An event outside the time window: retimed into the valid ones, or its error recorded."""
+    time_ms = event["time"]
+    if late == LATE_RETIME and not looks_like_seconds(time_ms):
+        # Distinct times (1 ms apart, in input order) so two late events that differ only in
+        # their original time are not one event to Cloud Eye.
+        outcome.valid.append((index, retime(event, current + len(outcome.retimed))))
+        outcome.retimed[index] = time_ms
+    else:
+        outcome.errors[index] = [FieldError("time", _window_error(time_ms, current) or "")]
+
+
+def validate_json_array(
+    data: bytes | str, *, clock: Callable[[], int] = now_ms, late: str = LATE_REJECT
+) -> Validation | None:
     """A JSON array of events checked in one pass, or ``None`` unless every item is a valid event.
 
     When it returns, the outcome is the one ``validate_events(json.loads(data))`` would give (the
@@ -264,14 +367,17 @@ def validate_json_array(data: bytes | str, *, clock: Callable[[], int] = now_ms)
         events = event_list_adapter().validator.validate_json(data)
     except ValidationError:
         return None
+    except Exception:  # anything odd: the per-item path names the item at fault
+        return None
     if not events:
         return None
     current = clock()
-    outcome = Validation()
+    outcome = Validation(count=len(events))
+    valid = outcome.valid
+    earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
     for index, event in enumerate(events):
-        problem = _window_error(event["time"], current)
-        if problem:
-            outcome.errors[index] = [FieldError("time", problem)]
+        if earliest <= event["time"] <= latest:
+            valid.append((index, event))
         else:
-            outcome.valid.append((index, event))
+            _outside_window(outcome, index, event, current, late)
     return outcome

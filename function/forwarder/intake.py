@@ -8,11 +8,11 @@ ones get a rejected result at their own index, so every piece of input has exact
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .report import REJECTED, Report
+from .report import RejectedResult, Report, Result, rejected
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -40,43 +40,48 @@ class Candidate:
 
 
 def report_candidates(
-    candidates: Sequence[Candidate],
+    candidates: Iterable[Candidate],
     *,
     settings: Settings,
     dry_run: bool = False,
     deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
-    """Validate and send the readable candidates; results come back in candidate order."""
-    readable = [index for index, candidate in enumerate(candidates) if candidate.readable]
-    if readable:
-        from .pipeline import report_events  # loads pydantic: only when there is something to check
+    """Validate and send the readable candidates; results come back in candidate order.
+
+    ``candidates`` may be any iterable (a stream): it is read once, lazily, a slice at a time,
+    as the pipeline asks for items. Only the positions of the candidates are kept.
+    """
+    readable_at: list[int] = []  # candidate index of each readable item, in order
+    unreadable: list[RejectedResult] = []
+
+    def readable_values() -> Iterator[Any]:
+        for index, candidate in enumerate(candidates):
+            if candidate.readable:
+                readable_at.append(index)
+                yield candidate.value
+            else:
+                piece: Unreadable = candidate.value
+                unreadable.append(rejected(index, [{"field": piece.field, "message": piece.reason}]))
+
+    if isinstance(candidates, Sequence) and not any(candidate.readable for candidate in candidates):
+        report = Report(results=[], dry_run=dry_run)  # nothing to check: pydantic need not load
+        list(readable_values())
+    else:
+        from .pipeline import report_events  # loads pydantic: there is something to check
 
         report = report_events(
-            [candidates[index].value for index in readable],
-            settings=settings,
-            dry_run=dry_run,
-            deadline=deadline,
-            sleep=sleep,
+            readable_values(), settings=settings, dry_run=dry_run, deadline=deadline, sleep=sleep
         )
-    else:
-        report = Report(results=[], dry_run=dry_run)
-    if len(readable) == len(candidates):
+    if not unreadable:
         return report
-    results: list[dict[str, Any]] = []
-    remap = dict(enumerate(readable))
+    results: list[Result] = list(unreadable)
     for result in report.results:
-        results.append({**result, "index": remap[result["index"]]})
-    for index, candidate in enumerate(candidates):
-        if not candidate.readable:
-            piece: Unreadable = candidate.value
-            results.append(
-                {
-                    "index": index,
-                    "status": REJECTED,
-                    "errors": [{"field": piece.field, "message": piece.reason}],
-                }
-            )
+        moved: Any = dict(result)
+        moved["index"] = readable_at[result["index"]]
+        if "copy_of" in moved:
+            moved["copy_of"] = readable_at[moved["copy_of"]]
+        results.append(moved)
     results.sort(key=lambda result: result["index"])
     report.results = results
     return report

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,7 +35,6 @@ DEFAULT_FUNCTION_NAME = "cloudeye-forwarder"
 MAX_WAIT_S = 3.0
 # Do not start the request with less time than this left before the deadline.
 MIN_WAIT_S = 0.05
-MAX_ERROR_TEXT = 300
 
 # Cloud Eye's custom namespace: service.item, each part 3-32 letters, digits or '_' starting with
 # a letter. Namespaces starting like the cloud's own are refused by Cloud Eye, so they are here too.
@@ -135,8 +133,6 @@ def _send(
     settings: Settings, invocation: Invocation, figures: Mapping[str, Any], deadline: float | None
 ) -> str | None:
     """One signed request; ``None`` when Cloud Eye took it, else why not."""
-    import http.client
-
     from .client import CloudEyeClient, describe_error  # http.client and ssl load only when on
 
     timeout = min(settings.timeout_s, MAX_WAIT_S)
@@ -156,31 +152,12 @@ def _send(
     # The events client, aimed at metric-data: the same headers, signing, proxy and connections.
     sender = CloudEyeClient(settings, deadline=deadline)
     sender.path = _metric_data_path(settings)
-    data = json.dumps(body).encode("utf-8")
-    outcome: dict[str, Any] = {}
-
-    def attempt() -> None:
-        try:
-            outcome["answer"] = sender._post(data, timeout)
-        except BaseException as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    # Socket timeouts bound each step (connect, tunnel, TLS, send, answer), not their sum: the
-    # request runs in its own thread so the invocation waits ``timeout`` at most, whatever happens.
-    worker = threading.Thread(target=attempt, name="forwarder-metrics", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        return f"no answer within {timeout:.2f} s (the invocation's deadline or {MAX_WAIT_S:g} s)"
-    error = outcome.get("error")
-    if isinstance(error, OSError | http.client.HTTPException):
-        return f"Cloud Eye could not be reached: {type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
-    if error is not None:
-        raise error
-    status, headers, answer = outcome["answer"]
-    if 200 <= status < 300:
+    answer = sender.post_once(json.dumps(body).encode("utf-8"), timeout)
+    if answer.status is None:
+        return answer.error or "no answer"
+    if 200 <= answer.status < 300:
         return None
-    return describe_error(status, answer, headers.get("x-request-id"))
+    return describe_error(answer.status, answer.body, answer.headers.get("x-request-id"))
 
 
 def _metric_data_path(settings: Settings) -> str:

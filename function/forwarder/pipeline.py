@@ -1,26 +1,41 @@
 """raw items -> validated events -> chunks -> Cloud Eye -> per-event results.
 
-The stages overlap: items are validated and packed a slice at a time, and each finished request
-goes to the client's workers at once, so the first events are on the wire while later ones are
-still being checked (and a validated slice is dropped once encoded: only the names are kept).
-Results of accepted events are filled in by the workers as each request ends.
+The stages overlap: items are read, validated and packed a slice at a time, and each finished
+request goes to the client's workers at once, so the first events are on the wire while later
+ones are still being checked (and a validated slice is dropped once encoded: only the names are
+kept). Results of accepted events are filled in by the workers as each request ends.
+
+Copies inside one batch (events Cloud Eye would count as one: equal time, source, name, type,
+state, level, user, resource id and resource name) are sent once; each copy gets the result of
+the first.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .batching import Oversized, iter_chunks
-from .events import FieldError, Validation, now_ms, validate_in_slices, validate_json_array
-from .report import ACCEPTED, FAILED, REJECTED, Report
+from .events import (
+    FieldError,
+    Validation,
+    now_ms,
+    validate_in_slices,
+    validate_json_array,
+)
+from .report import ACCEPTED, BY_CLOUDEYE, AcceptedResult, ErrorItem, Report, Result, failed, rejected
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .client import ChunkOutcome, CloudEyeClient
+
+NO_RESULT = "no result recorded"
 
 
 def report_events(
-    items: Sequence[Any],
+    items: Iterable[Any],
     *,
     settings: Settings | None = None,
     dry_run: bool = False,
@@ -31,13 +46,17 @@ def report_events(
 ) -> Report:
     """Validate ``items``, send the valid ones to Cloud Eye in API-sized requests, report each.
 
-    Invalid items are rejected alone (with field and reason) and never sent. ``deadline`` is a
-    ``time.monotonic()`` value after which no new attempt starts. Raises ``SettingsError`` only
-    when something must be sent and the settings cannot send it.
+    ``items`` may be any iterable (a generator reading a stream): it is consumed a slice at a
+    time, in order, and neither all items nor all validated events are held at once. Invalid
+    items are rejected alone (with field and reason) and never sent. ``deadline`` is a
+    ``time.monotonic()`` value that bounds all the sending. Raises ``SettingsError`` only when
+    something must be sent and the settings cannot send it.
     """
     settings = settings if settings is not None else Settings.from_env()
-    validations = validate_in_slices(items, clock=clock, default_source=settings.default_source)
-    return _report(validations, len(items), settings, dry_run, deadline, adaptive, sleep)
+    validations = validate_in_slices(
+        items, clock=clock, default_source=settings.default_source, late=_late(settings)
+    )
+    return _report(validations, settings, dry_run, deadline, adaptive, sleep, clock)
 
 
 def report_json_array(
@@ -56,34 +75,82 @@ def report_json_array(
     ``FORWARDER_DEFAULT_SOURCE`` needs nothing here: an item without ``event_source`` fails this
     pass, and the per-item path fills it in.
     """
-    validation = validate_json_array(body, clock=clock)
+    validation = validate_json_array(body, clock=clock, late=_late(settings))
     if validation is None:
         return None
-    received = len(validation.valid) + len(validation.errors)
-    return _report([validation], received, settings, dry_run, deadline, True, sleep)
+    return _report([validation], settings, dry_run, deadline, True, sleep, clock)
+
+
+def _late(settings: Settings) -> str:
+    return settings.late_events
+
+
+class _SeenEvents:
+    """The first index of each event identity in a batch.
+
+    Keyed by two hashes of the identity packed into one integer (128 bits): an integer is not
+    tracked by the garbage collector, where 10,000 kept tuples would double its collections. Two
+    identities that differ in one field never share a tuple hash; differing in several, they share
+    both by chance about once in 2^128.
+    """
+
+    __slots__ = ("_first",)
+
+    def __init__(self) -> None:
+        self._first: dict[int, int] = {}
+
+    def first(self, key: tuple[Any, ...], index: int) -> int:
+        """The index of the first event with identity ``key`` (``index`` if this is the first)."""
+        packed = (hash(key) << 64) ^ hash(key[::-1])
+        return self._first.setdefault(packed, index)
 
 
 def _report(
     validations: Iterable[Validation],
-    received: int,
     settings: Settings,
     dry_run: bool,
     deadline: float | None,
     adaptive: bool,
     sleep: Callable[[float], None],
+    clock: Callable[[], int],
 ) -> Report:
     """Chunk and send the valid events of ``validations`` as they come; results by input index."""
-    results: list[dict[str, Any] | None] = [None] * received
-    names = [""] * received
+    results: list[Result | None] = []
+    names: list[str] = []
+    retimed: dict[int, int] = {}
+    seen = _SeenEvents()
+    copies: dict[int, int] = {}  # index of a copy -> index of the event sent for it
     oversized: list[Oversized] = []
 
     def valid_events() -> Iterator[tuple[int, dict[str, Any]]]:
         for validation in validations:
+            results.extend([None] * validation.count)
+            names.extend([""] * validation.count)
+            retimed.update(validation.retimed)
             for index, errors in validation.errors.items():
-                results[index] = _rejected(index, errors)
+                results[index] = rejected(index, _error_items(errors))
+            late = validation.retimed
             for index, event in validation.valid:
-                names[index] = event["event_name"]
-            yield from validation.valid
+                names[index] = name = event["event_name"]
+                # Cloud Eye's same-event rule, written out here: this runs once per event. The
+                # original time for a retimed event: two late copies are still copies.
+                field = event["detail"].get
+                key = (
+                    late.get(index, event["time"]) if late else event["time"],
+                    event["event_source"],
+                    name,
+                    field("event_type") or "EVENT.CUSTOM",  # absent means EVENT.CUSTOM
+                    field("event_state"),
+                    field("event_level"),
+                    field("event_user"),
+                    field("resource_id"),
+                    field("resource_name"),
+                )
+                first = seen.first(key, index)
+                if first == index:
+                    yield index, event
+                else:
+                    copies[index] = first
 
     chunks = iter_chunks(valid_events(), oversized, max_bytes=settings.max_request_bytes)
     report = Report(results=[], dry_run=dry_run)
@@ -95,45 +162,89 @@ def _report(
                 results[index] = {"index": index, "status": ACCEPTED, "event_name": names[index]}
         report.stats["requests_needed"] = requests
     elif (first := next(chunks, None)) is not None:  # a client (and its settings) only if needed
-        from .client import ChunkOutcome, CloudEyeClient
-
-        def accepted(outcome: ChunkOutcome) -> None:
-            # In the worker, as each request ends: these results are ready when the last one is.
-            if outcome.ok:
-                for index, created in zip(outcome.chunk.indexes, outcome.created or (), strict=True):
-                    results[index] = {
-                        "index": index,
-                        "status": ACCEPTED,
-                        "event_id": created.get("event_id"),
-                        "event_name": created.get("event_name") or names[index],
-                    }
-
-        client = CloudEyeClient(settings, deadline=deadline, adaptive=adaptive, sleep=sleep)
-        for outcome in client.send(chain([first], chunks), on_done=accepted):
-            if outcome.ok:
-                continue
-            for index in outcome.chunk.indexes:
-                results[index] = {"index": index, "status": FAILED, "error": outcome.error}
-            if outcome.retry_after is not None:
-                report.retry_after = max(report.retry_after or 0.0, outcome.retry_after)
-            if outcome.status is not None and outcome.status < 500 and outcome.status not in (408, 429):
-                report.failures_retryable = False
-        report.requests = client.stats.requests
-        report.retries = client.stats.retries
-        report.throttled = client.stats.throttled
+        _send(chain([first], chunks), settings, deadline, adaptive, sleep, clock, results, names, report)
     for big in oversized:
         reason = (
             f"the event is {big.size} bytes of JSON, over the {settings.max_request_bytes}-byte "
             "request limit (CLOUDEYE_MAX_REQUEST_BYTES)"
         )
-        results[big.index] = _rejected(big.index, [FieldError("(event)", reason)])
+        results[big.index] = rejected(big.index, [{"field": "(event)", "message": reason}])
+    for index, original in retimed.items():
+        result = results[index]
+        if result is not None and result["status"] == ACCEPTED:
+            result["retimed_from"] = original
+    for index, first_index in copies.items():
+        result = results[first_index]
+        copy: Any = dict(result) if result is not None else failed(index, NO_RESULT)
+        copy.update(index=index, copy_of=first_index)
+        copy.pop("retimed_from", None)
+        if index in retimed and copy["status"] == ACCEPTED:
+            copy["retimed_from"] = retimed[index]
+        results[index] = copy
     # Every item has exactly one result; should one ever be missing, say so rather than drop it.
     report.results = [
-        result if result is not None else {"index": index, "status": FAILED, "error": "no result recorded"}
-        for index, result in enumerate(results)
+        result if result is not None else failed(index, NO_RESULT) for index, result in enumerate(results)
     ]
     return report
 
 
-def _rejected(index: int, errors: list[FieldError]) -> dict[str, Any]:
-    return {"index": index, "status": REJECTED, "errors": [error.to_dict() for error in errors]}
+def _send(
+    chunks: Iterable[Any],
+    settings: Settings,
+    deadline: float | None,
+    adaptive: bool,
+    sleep: Callable[[float], None],
+    clock: Callable[[], int],
+    results: list[Result | None],
+    names: list[str],
+    report: Report,
+) -> None:
+    from .client import CloudEyeClient
+
+    def settle(outcome: ChunkOutcome) -> None:
+        # In the worker, as each request ends: these results are ready when the last one is.
+        for part in outcome.parts:
+            if part.verdict == "accepted":
+                for index, created in zip(part.indexes, part.created or (), strict=True):
+                    event_id = created.get("event_id")
+                    accepted: AcceptedResult = {
+                        "index": index,
+                        "status": ACCEPTED,
+                        "event_id": event_id if isinstance(event_id, str) else None,
+                        "event_name": names[index],
+                    }
+                    results[index] = accepted
+            elif part.verdict == "refused":
+                item: ErrorItem = {"field": "(event)", "message": part.error or "refused by Cloud Eye"}
+                if part.code:
+                    item["code"] = part.code
+                for index in part.indexes:
+                    results[index] = rejected(index, [dict(item)], by=BY_CLOUDEYE)  # type: ignore[list-item]
+            elif part.verdict == "late":
+                for index in part.indexes:
+                    results[index] = rejected(index, [{"field": "time", "message": part.error or ""}])
+            else:
+                for index in part.indexes:
+                    results[index] = failed(index, part.error or "not sent")
+
+    client: CloudEyeClient = CloudEyeClient(
+        settings, deadline=deadline, adaptive=adaptive, sleep=sleep, clock_ms=clock
+    )
+    waits: list[float] = []  # Cloud Eye's Retry-After values (clamped) for what failed
+    for outcome in client.send(chunks, on_done=settle):
+        for part in outcome.parts:
+            if part.verdict == "failed" and not part.transient:
+                report.failures_retryable = False
+        if outcome.retry_after is not None:
+            waits.append(outcome.retry_after)
+    # What the learned request rate needs to send the failed requests again, when it is paced.
+    if (paced := client.retry_after_hint(client.stats.failed_requests)) > 0:
+        waits.append(paced)
+    report.retry_after = max(waits, default=None)
+    report.requests = client.stats.requests
+    report.retries = client.stats.retries
+    report.throttled = client.stats.throttled
+
+
+def _error_items(errors: list[FieldError]) -> list[ErrorItem]:
+    return [{"field": error.field, "message": error.message} for error in errors]

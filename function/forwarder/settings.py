@@ -200,6 +200,7 @@ class Settings:
     metrics_namespace: str | None = None
     function_name: str | None = None
     ca_bundle: str | None = None
+    late_events: str = "reject"
 
     @classmethod
     def from_env(
@@ -239,6 +240,7 @@ class Settings:
             or (_call(context, "getFunctionName") if context is not None else None)
             or _text(env, "RUNTIME_FUNC_NAME"),
             "ca_bundle": _text(env, "CLOUDEYE_CA_BUNDLE"),
+            "late_events": (_text(env, "FORWARDER_LATE_EVENTS") or "reject").lower(),
         }
         values.update(_credentials(env, context, headers))
         values.update(overrides)
@@ -300,6 +302,9 @@ class Settings:
             from .connection import check_environment  # ssl and urllib load only when needed
 
             check_environment(self.ca_bundle, self.endpoint)
+        if self.late_events not in ("reject", "retime"):
+            got = self.late_events[:40]
+            raise SettingsError(f"FORWARDER_LATE_EVENTS must be reject or retime (got {got!r})")
 
     @property
     def base_url(self) -> str:

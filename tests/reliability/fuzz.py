@@ -92,6 +92,49 @@ GARBAGE_TEXTS = (
     "[[]]",
     '{"event_name": "A"}\n{"event_name": ',
 )
+# Values that must stay the rejection of the one item holding them: integers Python cannot print
+# (4,300 digits), text too long to be a number, nesting, lone surrogates, huge keys.
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value] if depth % 2 else {"k": value}
+    return value
+
+
+HOSTILE_VALUES = (
+    -(10**4299),
+    10**4299,
+    "9" * 5000,
+    "-" + "9" * 4000,
+    1e308,
+    -1,
+    _nested(400),  # deep, and still encodable as JSON by the maker
+    {"k" * 100_000: 1},
+    {"\ud800": "x"},
+    "\udfff",
+    ["\ud800"] * 3,
+)
+HOSTILE_FIELDS = (
+    "time",
+    "event_name",
+    "event_source",
+    "detail",
+    "detail.content",
+    "detail.group_id",
+    "detail.resource_name",
+    "detail.event_user",
+    "detail.dimensions",
+    "detail.k" + "k" * 50_000,
+)
+# Texts of one message holding a hostile value JSON can carry but Python's encoder cannot build.
+HOSTILE_TEXTS = (
+    '{"event_name": "A", "event_source": "abc.def", "time": -' + "9" * 4300 + ', "detail": {}}',
+    '{"event_name": "A", "event_source": "abc.def", "time": 1, "detail": {"content": '
+    + "[" * 5000
+    + "]" * 5000
+    + "}}",
+    '[{"event_name": "A", "event_source": "abc.def", "time": ' + "1" * 5000 + ', "detail": {}}]',
+)
 TRIGGER_TYPES = (
     "KAFKA",
     "DMS_KAFKA",
@@ -185,9 +228,21 @@ class Maker:
             "detail": detail,
         }
 
+    def hostile_event(self) -> dict[str, Any]:
+        """A valid event with one hostile value in one field (see ``HOSTILE_VALUES``)."""
+        event = self.valid_event()
+        *parents, last = self.rng.choice(HOSTILE_FIELDS).split(".")
+        target: Any = event
+        for part in parents:
+            target = target[part]
+        target[last] = self.rng.choice(HOSTILE_VALUES)
+        return event
+
     def event(self) -> Any:
         rng = self.rng
         kind = rng.randrange(10)
+        if self.chance(0.08):
+            return self.hostile_event()
         event = self.valid_event()
         if kind < 3:
             return event
@@ -232,7 +287,7 @@ class Maker:
             whole = json.dumps(self.events())
             return whole[: rng.randrange(len(whole) + 1)]  # cut short
         if kind == 6:
-            return rng.choice(GARBAGE_TEXTS)
+            return rng.choice(GARBAGE_TEXTS + HOSTILE_TEXTS)
         return str(rng.choice(self.atoms[:4]))
 
     def body(self) -> bytes:

@@ -105,8 +105,8 @@ def run_faults(emulator: Any, ingest: Any, seed: int, soak: bool) -> tuple[str, 
                 f"**{figures.crashes}**",
             ],
             ["posts to Cloud Eye (every attempt, seen on the wire and by Cloud Eye)", _n(figures.posts)],
-            ["of which retries (within CLOUDEYE_MAX_ATTEMPTS=3)", _n(figures.retries)],
-            ["most posts of one request in one invocation", figures.max_posts_per_request],
+            ["of which retries (CLOUDEYE_MAX_ATTEMPTS=3; a 429 spends no attempt)", _n(figures.retries)],
+            ["most posts of one request in one invocation (429s included)", figures.max_posts_per_request],
             [
                 "resent events Cloud Eye recognised as duplicates (its rule at work)",
                 _n(figures.cloud_eye_duplicates),
@@ -174,9 +174,10 @@ def run_storms(emulator: Any) -> tuple[str, list[str], float]:
         "in 50 ms and admitting at most 2 requests "
         "at once (or 20 a second); the rest get 429 with `Retry-After: 1`.\n\n"
         f"{table}\n\n"
-        "Under `max_concurrent` the fixed client also runs out of attempts for some requests. A per-second "
-        "limit answers 429 at once, so each worker spends one 429 per window whatever the concurrency: "
-        "there the `Retry-After` waits, not adaptation, keep the waste bounded.\n"
+        "The adaptive client (the default) halves its concurrency and cuts its request rate on a 429, "
+        "starts a fresh instance at two requests in flight, and spreads its returns after a "
+        "`Retry-After` at random; the fixed one (`adaptive=False`) does none of that. A library call "
+        "without a deadline, as here, counts a 429 as an attempt.\n"
     )
     return text, problems, round(time.monotonic() - started, 1)
 

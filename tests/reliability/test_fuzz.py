@@ -1,4 +1,4 @@
-"""Fuzzing every trigger parser and the HTTP body forms (issue 8, must show 3).
+"""Fuzzing every trigger parser and the HTTP body forms.
 
 10,000 hypothesis inputs per entry (profile ``reliability-fuzz``: ``max_examples=10000``, no
 deadline), each answered with a documented status or count, never an exception or a 500; every

@@ -12,8 +12,11 @@ import pytest
 import index
 from forwarder.queue_ingest import DeliveryError
 from tests.reliability.fuzz import (
+    HOSTILE_TEXTS,
+    HOSTILE_VALUES,
     INGEST_TOKEN,
     FuzzContext,
+    _nested,
     check_apig,
     check_http_body,
     check_queue,
@@ -107,6 +110,8 @@ def test_an_unpaired_surrogate_is_rejected_alone_not_a_crash(where: str) -> None
             made["event_name"] = "Ok" + text
         elif where == "dimension value":
             made["detail"]["dimensions"] = [{"name": "host", "value": text}]
+        elif where == "group_id":
+            made["detail"][where] = text.ljust(24, "g")  # a group id is exactly 24 characters
         else:
             made["detail"][where] = text
         return made
@@ -133,3 +138,47 @@ def test_an_unpaired_surrogate_is_rejected_alone_not_a_crash(where: str) -> None
     assert answer["statusCode"] == 400
     (error,) = json.loads(answer["body"])["results"][0]["errors"]
     assert "unpaired surrogate" in error["message"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=["time-4300-digits", "deep-content", "time-5000-digits"])
+def test_hostile_texts_through_every_entry(text: str) -> None:
+    encoded = base64.b64encode(text.encode("utf-8")).decode()
+    with fuzz_environment():
+        check_apig({"httpMethod": "POST", "headers": {}, "body": text})
+        check_http_body((text.encode("utf-8"), "application/json", None, ""))
+        check_http_body((text.encode("utf-8"), "application/x-ndjson", "true", ""))
+        check_queue({"trigger_type": "KAFKA", "records": [{"messages": [text], "topic_id": "t"}]})
+        check_queue({"record": [{"smn": {"message": text}}]})
+        check_queue({"Message": {"records": [{"data": encoded}]}})
+        check_queue({"message": {"data": encoded}})
+
+
+def _with(field: str, value: object) -> dict:
+    from tests.reliability.harness import now_ms
+
+    event: dict = {"event_name": "Ok", "event_source": "app.orders", "time": now_ms(), "detail": {}}
+    *parents, last = field.split(".")
+    target = event
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return event
+
+
+@pytest.mark.parametrize("value", [*HOSTILE_VALUES, _nested(100_000)], ids=lambda value: type(value).__name__)
+@pytest.mark.parametrize("field", ["time", "detail.content", "detail.resource_name", "event_name"])
+def test_a_hostile_value_is_rejected_alone_and_the_rest_is_sent(field: str, value: object) -> None:
+    from forwarder.events import validate_events
+    from tests.reliability.harness import now_ms
+
+    good = {"event_name": "Ok", "event_source": "app.orders", "time": now_ms(), "detail": {}}
+    bad = _with(field, value)
+    # A 4,001-character text is fine content: only what breaks a rule is rejected.
+    rejected = 0 if validate_events([bad]).valid else 1
+    with fuzz_environment():
+        # Already parsed by the platform (a direct invocation, RabbitMQ): any depth, any size.
+        for payload in ([bad, good], {"trigger_type": "RABBITMQ", "messages": [bad, good]}):
+            with pytest.raises(DeliveryError) as raised:  # the good one cannot reach the refusing port
+                index.handler(payload, FuzzContext())
+            counts = raised.value.counts
+            assert (counts["rejected"], counts["failed"]) == (rejected, 2 - rejected)

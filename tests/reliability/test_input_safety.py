@@ -192,7 +192,7 @@ def test_ingest_body_over_the_cap_is_413(ingest, server) -> None:
 
 def test_an_event_over_the_request_size_is_rejected_alone(server, caplog) -> None:
     big = events(1, "big")[0]
-    big["detail"]["group_id"] = "g" * 5000  # valid by Cloud Eye's rules, too big for one request
+    big["detail"]["content"] = "g" * 4096  # valid by Cloud Eye's rules, too big for one request
     with environment(forwarder_env(server.url, CLOUDEYE_MAX_REQUEST_BYTES="4096")):
         answer = index.handler(kafka(*events(3), big), FakeContext())
     assert (answer["accepted"], answer["rejected"]) == (3, 1)

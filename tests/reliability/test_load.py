@@ -1,4 +1,4 @@
-"""Load through the functions-framework HTTP entry (issue 8, must show 2).
+"""Load through the functions-framework HTTP entry.
 
 16 callers x 50 requests x 100 events (80,000 events) to ``ingest`` served on a loopback socket in
 this process, while the emulator, in a child process so its stored events do not count against

@@ -1,4 +1,4 @@
-"""429 storms: AIMD concurrency against the emulator's rate limits (issue 8, must show 5).
+"""429 storms: AIMD concurrency against the emulator's rate limits.
 
 One 5,000-event batch (50 requests) through ``report_events`` while the emulator answers in 50 ms
 and admits at most 2 requests at once (or 20 a second); everything else gets 429 with

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,8 +44,12 @@ class Received:
 
 
 class LoopbackServer:
-    def __init__(self, script: list[Answer] | None = None) -> None:
+    def __init__(
+        self, script: list[Answer] | None = None, *, answer_for: Callable[[bytes], Answer] | None = None
+    ) -> None:
+        """``answer_for(body)``, when given, chooses each answer from the request body instead."""
         self.script = list(script or [Answer(201)])
+        self.answer_for = answer_for
         self.requests: list[Received] = []
         self.active = 0
         self.max_active = 0
@@ -81,6 +86,8 @@ class LoopbackServer:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
             received.in_flight = self.active
+        if self.answer_for is not None:
+            return position, self.answer_for(received.body)
         return position, self.script[min(position, len(self.script) - 1)]
 
     def _done(self) -> None:
