@@ -51,3 +51,18 @@ def cloudeye(emulator):
     emulator.reset()
     yield emulator
     emulator.reset()
+
+
+@pytest.fixture
+def to_cloudeye(cloudeye, monkeypatch: pytest.MonkeyPatch):
+    """The served emulator (reset), with the forwarder's environment pointing at it."""
+    for name, value in cloudeye.forwarder_env().items():
+        monkeypatch.setenv(name, value)
+    return cloudeye
+
+
+@pytest.fixture
+def forwarder_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """``caplog`` recording the forwarder's INFO lines (read them with ``entry_helpers.log_lines``)."""
+    caplog.set_level("INFO", logger="forwarder")
+    return caplog

@@ -31,14 +31,6 @@ def ingest_server():
         yield server
 
 
-@pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    """The served emulator, with the forwarder's environment pointing at it."""
-    for name, value in cloudeye.forwarder_env().items():
-        monkeypatch.setenv(name, value)
-    return cloudeye
-
-
 # --- body forms ----------------------------------------------------------------------------------
 
 

@@ -39,6 +39,18 @@ def make_events(count: int, *, now: int | None = None, name: str = "BatchEvent")
     return [make_event(index, now=moment, name=name) for index in range(count)]
 
 
+def kafka_batch(*messages: str, topic: str = "cloudeye-events") -> dict[str, Any]:
+    """A DMS for Kafka trigger payload carrying ``messages`` in one record."""
+    return {
+        "event_version": "v1.0",
+        "event_time": int(time.time()),
+        "trigger_type": "KAFKA",
+        "region": "ap-southeast-1",
+        "instance_id": "3f9c2a71-6d4e-4b8a-9e15-0c7d2b3a4f68",
+        "records": [{"messages": list(messages), "topic_id": topic}],
+    }
+
+
 class FakeContext:
     """The parts of FunctionGraph's context object the forwarder uses."""
 
