@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fresh_process import run_command
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "scripts" / "deploy"
 PACKAGE = ROOT / "scripts" / "package"
@@ -53,16 +55,7 @@ def run(
     script: Path = DEPLOY,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {}), "PATH": path}
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=full_env,
-        cwd=cwd or ROOT,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+    return run_command([sys.executable, str(script), *args], env=full_env, cwd=cwd or ROOT)
 
 
 def test_help_runs_from_the_shebang() -> None:

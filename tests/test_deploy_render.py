@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from deploy.template import load_template
 from deploy.terraform import render, write
 from forwarder import triggers as forwarder_triggers
 from forwarder.events import validate_events
+from tests.support.fresh_process import run_command
 from tests.support.template_variants import SHIPPED, WITH_METRICS, WITH_TIMER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -521,25 +521,9 @@ def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_pat
     }
     # WHEN terraform applies it (no resources: nothing leaves this machine)
     for cmd in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        proc = subprocess.run(
-            ["terraform", *cmd],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        proc = run_command(["terraform", *cmd], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run(
-        ["terraform", "output", "-json"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    proc = run_command(["terraform", "output", "-json"], cwd=workdir, env=env, timeout=60, check=True)
     outputs = json.loads(proc.stdout)
     # THEN every event_data is valid JSON with the values in place, the password intact and sensitive
     kafka = json.loads(outputs["kafka"]["value"])

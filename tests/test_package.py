@@ -19,6 +19,7 @@ import pytest
 
 from deploy import package
 from deploy.package import PackageError, build_package
+from tests.support.fresh_process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "package"
@@ -243,12 +244,7 @@ def test_missing_index_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_runtime_is_refused_by_the_cli(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--runtime", "Python3.9", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    argv = [sys.executable, str(SCRIPT), "--runtime", "Python3.9", "--out", str(tmp_path)]
+    proc = run_command(argv, timeout=60)
     assert proc.returncode == 2
     assert "Python3.10" in proc.stderr
