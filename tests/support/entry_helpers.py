@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from tests.support.golden import load_event
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -40,15 +42,12 @@ def make_events(count: int, *, now: int | None = None, name: str = "BatchEvent")
 
 
 def kafka_batch(*messages: str, topic: str = "cloudeye-events") -> dict[str, Any]:
-    """A DMS for Kafka trigger payload carrying ``messages`` in one record."""
-    return {
-        "event_version": "v1.0",
-        "event_time": int(time.time()),
-        "trigger_type": "KAFKA",
-        "region": "ap-southeast-1",
-        "instance_id": "3f9c2a71-6d4e-4b8a-9e15-0c7d2b3a4f68",
-        "records": [{"messages": list(messages), "topic_id": topic}],
-    }
+    """The published DMS for Kafka trigger payload (tests/events/kafka.json), sent now, carrying
+    ``messages`` in one record."""
+    payload = load_event("kafka")
+    payload["event_time"] = int(time.time())
+    payload["records"] = [{"messages": list(messages), "topic_id": topic}]
+    return payload
 
 
 class FakeContext:
