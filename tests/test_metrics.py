@@ -19,7 +19,7 @@ from forwarder.queue_ingest import DeliveryError
 from forwarder.settings import Settings
 from tests.support.entry_helpers import FakeContext, kafka_batch, log_lines, make_event, make_events, now_ms
 from tests.support.ingest_server import IngestServer
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 NAMESPACE = "FORWARDER.EVENTS"
 
@@ -42,10 +42,7 @@ def to_cloudeye(to_cloudeye, monkeypatch):
     return to_cloudeye
 
 
-@pytest.fixture(autouse=True)
-def fresh_connections():
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def mixed_batch() -> dict[str, Any]:

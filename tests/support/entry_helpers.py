@@ -41,6 +41,17 @@ def make_events(count: int, *, now: int | None = None, name: str = "BatchEvent")
     return [make_event(index, now=moment, name=name) for index in range(count)]
 
 
+def loopback_env(url: str, **extra: str) -> dict[str, str]:
+    """The forwarder's settings for a Cloud Eye stand-in at ``url``: test keys, a fixed project."""
+    return {
+        "CLOUDEYE_ENDPOINT": url,
+        "HUAWEICLOUD_SDK_AK": "test-access-key",
+        "HUAWEICLOUD_SDK_SK": "test-secret-key",
+        "HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef",
+        **extra,
+    }
+
+
 def kafka_batch(*messages: str, topic: str = "cloudeye-events") -> dict[str, Any]:
     """The published DMS for Kafka trigger payload (tests/events/kafka.json), sent now, carrying
     ``messages`` in one record."""
