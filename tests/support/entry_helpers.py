@@ -36,6 +36,17 @@ def make_event(
     }
 
 
+def short_event(name: str = "DiskFull", *, time_ms: int | None = None, **detail: Any) -> dict[str, Any]:
+    """A valid custom event with only the fields Cloud Eye requires (plus ``detail``), from a
+    second before ``time_ms`` (default now)."""
+    return {
+        "event_name": name,
+        "event_source": "ops.Storage",
+        "time": (time_ms if time_ms is not None else now_ms()) - 1_000,
+        "detail": {"event_type": "EVENT.CUSTOM", **detail},
+    }
+
+
 def make_events(count: int, *, now: int | None = None, name: str = "BatchEvent") -> list[dict[str, Any]]:
     moment = now if now is not None else now_ms()
     return [make_event(index, now=moment, name=name) for index in range(count)]
