@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import subprocess
@@ -32,6 +33,15 @@ class ChildServer:
 
     def call(self, method: str, path: str, payload: Any = None) -> Any:
         return call(self.url, method, path, payload)
+
+
+def server_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A child server's command line, described by its module's first doc line: ``--host`` and
+    ``--port`` (0: a free one, announced on the ready line)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    return parser
 
 
 def start(

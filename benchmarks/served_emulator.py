@@ -9,7 +9,6 @@ endpoints.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -53,9 +52,7 @@ class ServedEmulator(served.ChildServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = served.server_parser(__doc__)
     args = parser.parse_args(argv)
     import functions_framework
     from werkzeug.serving import WSGIRequestHandler, make_server

@@ -9,7 +9,6 @@ never counted as the client's. Control: ``POST /_standin/config {"delay_ms": 30}
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -120,9 +119,7 @@ class StandIn(served.ChildServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = served.server_parser(__doc__)
     parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     server = StandInServer((args.host, args.port), args.delay_ms)

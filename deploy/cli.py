@@ -58,19 +58,25 @@ bytecode are left out. It fails when the zip is over 50 MB or unpacks to over 15
 """
 
 
-def package_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scripts/package",
-        description="Build dist/<name>.zip, the FunctionGraph code package of the forwarder.",
-        epilog=PACKAGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _parser(prog: str, description: str, epilog: str, template_help: str) -> argparse.ArgumentParser:
+    """A command's parser with its ``--template`` option."""
+    raw = argparse.RawDescriptionHelpFormatter  # the epilog's examples keep their lines
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=raw)
     parser.add_argument(
         "--template",
         type=Path,
         default=DEFAULT_TEMPLATE,
-        help="deploy template giving the defaults for --name, --runtime and --arch "
-        "(default: template.yaml in the repository)",
+        help=f"deploy template{template_help} (default: template.yaml in the repository)",
+    )
+    return parser
+
+
+def package_parser() -> argparse.ArgumentParser:
+    parser = _parser(
+        "scripts/package",
+        "Build dist/<name>.zip, the FunctionGraph code package of the forwarder.",
+        PACKAGE_EPILOG,
+        " giving the defaults for --name, --runtime and --arch",
     )
     parser.add_argument(
         "--runtime",
@@ -168,17 +174,11 @@ variables (secrets) only as TF_VAR_<name> in the environment: they are never wri
 
 
 def deploy_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scripts/deploy",
-        description="Deploy the forwarder to FunctionGraph from template.yaml, through Terraform.",
-        epilog=DEPLOY_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--template",
-        type=Path,
-        default=DEFAULT_TEMPLATE,
-        help="deploy template (default: template.yaml in the repository)",
+    parser = _parser(
+        "scripts/deploy",
+        "Deploy the forwarder to FunctionGraph from template.yaml, through Terraform.",
+        DEPLOY_EPILOG,
+        "",
     )
     parser.add_argument(
         "--out",

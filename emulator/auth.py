@@ -96,7 +96,7 @@ def authenticate(
     lowered = {name.lower(): value for name, value in headers.items()}
     authorization = lowered.get("authorization")
     if authorization:
-        _check_signature(method, path, list(query), lowered, body, authorization, settings, now_ms)
+        _check_signature(_Signed(method, path, list(query), lowered, body), authorization, settings, now_ms)
         return "aksk"
     token = lowered.get("x-auth-token")
     if token is not None:
@@ -111,16 +111,19 @@ def authenticate(
     )
 
 
-def _check_signature(
-    method: str,
-    path: str,
-    query: list[tuple[str, str]],
-    headers: dict[str, str],
-    body: bytes,
-    authorization: str,
-    settings: AuthSettings,
-    now_ms: int,
-) -> None:
+@dataclass(frozen=True)
+class _Signed:
+    """What a signature covers: the request line, the headers (lower-case names) and the body."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+def _check_signature(request: _Signed, authorization: str, settings: AuthSettings, now_ms: int) -> None:
+    headers, body = request.headers, request.body
     parsed = signature.parse_authorization(authorization)
     if parsed is None:
         raise _refuse(
@@ -151,7 +154,9 @@ def _check_signature(
             token.encode(), settings.security_token.encode()
         ):
             raise _refuse("the security token is invalid or expired")
-    text = signature.canonical_request(method, path, query, headers, signed_headers, body)
+    text = signature.canonical_request(
+        request.method, request.path, request.query, headers, signed_headers, body
+    )
     expected = signature.expected_signature(settings.secret_key, date, text)
     if not hmac.compare_digest(expected, parsed.signature):
         raise _refuse("verify aksk signature fail")

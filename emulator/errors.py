@@ -19,6 +19,18 @@ class EmulatorError(Exception):
     # Gateway-made answers carry the request id in the body as well as in X-Request-Id.
     gateway = False
 
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, summary: str | None = None
+    ) -> None:
+        # A refusal is declared in its class line: ``class X(Base, status=..., code=..., summary=...)``.
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.error_code = code
+        if summary is not None:
+            cls.summary = summary
+
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
         self.detail = detail
         self.headers = dict(headers or {})
@@ -41,32 +53,30 @@ class EmulatorError(Exception):
 # --- Cloud Eye (ces.*) -------------------------------------------------------------------------
 
 
-class EmptyBody(EmulatorError):
-    status = 400
-    error_code = "ces.0001"
-    summary = "The content must be specified."
+class EmptyBody(EmulatorError, status=400, code="ces.0001", summary="The content must be specified."):
+    """No body at all."""
 
 
-class ProjectMismatch(EmulatorError):
-    status = 400
-    error_code = "ces.0003"
-    summary = "The tenant ID is left blank or incorrect."
+class ProjectMismatch(
+    EmulatorError, status=400, code="ces.0003", summary="The tenant ID is left blank or incorrect."
+):
+    """The X-Project-Id header names another project than the URL."""
 
 
 class InvalidProjectId(ProjectMismatch):
     """The project id in the URL is not 1-64 letters, digits or '-'."""
 
 
-class InvalidQuery(EmulatorError):
-    status = 400
-    error_code = "ces.0013"
-    summary = "The URL parameter is invalid or does not exist."
+class InvalidQuery(
+    EmulatorError, status=400, code="ces.0013", summary="The URL parameter is invalid or does not exist."
+):
+    """A query parameter is missing or not of its form."""
 
 
-class InvalidBody(EmulatorError):
-    status = 400
-    error_code = "ces.0014"
-    summary = "Some content in message body is not correct."
+class InvalidBody(
+    EmulatorError, status=400, code="ces.0014", summary="Some content in message body is not correct."
+):
+    """The body is not UTF-8 JSON of the documented shape."""
 
 
 class UnknownResourceGroup(InvalidBody):
@@ -80,35 +90,32 @@ class GatewayError(EmulatorError):
     gateway = True
 
 
-class ApiNotFound(GatewayError):
-    status = 404
-    error_code = "APIGW.0101"
-    summary = "The API does not exist or has not been published in the environment."
+class ApiNotFound(
+    GatewayError,
+    status=404,
+    code="APIGW.0101",
+    summary="The API does not exist or has not been published in the environment.",
+):
+    """No API at this path."""
 
 
-class MethodNotFound(GatewayError):
-    status = 404
-    error_code = "APIGW.0101"
-    summary = "The API does not exist."
+class MethodNotFound(GatewayError, status=404, code="APIGW.0101", summary="The API does not exist."):
+    """The path exists, but not with this method."""
 
 
-class EntityTooLarge(GatewayError):
-    status = 413
-    error_code = "APIGW.0201"
-    summary = "Request entity too large."
+class EntityTooLarge(GatewayError, status=413, code="APIGW.0201", summary="Request entity too large."):
+    """The body is over the size limit."""
 
 
-class AuthenticationFailed(GatewayError):
-    status = 401
-    error_code = "APIGW.0301"
-    summary = "Incorrect IAM authentication information."
+class AuthenticationFailed(
+    GatewayError, status=401, code="APIGW.0301", summary="Incorrect IAM authentication information."
+):
+    """Keys, signature, date or security token do not check out."""
 
 
-class Throttled(GatewayError):
-    status = 429
-    error_code = "APIGW.0308"
-    summary = "The throttling threshold has been reached."
-
+class Throttled(
+    GatewayError, status=429, code="APIGW.0308", summary="The throttling threshold has been reached."
+):
     def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
@@ -158,9 +165,5 @@ class InjectedError(EmulatorError):
 # --- Control endpoints -------------------------------------------------------------------------
 
 
-class ControlError(EmulatorError):
+class ControlError(EmulatorError, status=400, code="EMULATOR.0400", summary="Invalid control request."):
     """A malformed request to one of the ``/_emulator/`` control endpoints."""
-
-    status = 400
-    error_code = "EMULATOR.0400"
-    summary = "Invalid control request."

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from emulator import errors, rules
@@ -75,12 +75,7 @@ class StoredEvent:
     event: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "project_id": self.project_id,
-            "received_at": self.received_at,
-            "event": self.event,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

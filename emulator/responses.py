@@ -93,37 +93,27 @@ def post_metric_data(exchange: Exchange) -> flask.Response:
 
 
 def list_events(exchange: Exchange) -> flask.Response:
-    project_id = exchange.project_id
-    _wait_standing_delay()
-    _authenticate(exchange.request, project_id)
-    args = exchange.request.args
+    args = _authorized_query(exchange)
     answer = BACKEND.list_events(
-        project_id,
-        event_type=_text_param(args, "event_type"),
-        sub_event_type=_text_param(args, "sub_event_type"),
-        event_name=_text_param(args, "event_name"),
-        **_range_and_page(args),
+        exchange.project_id, **_query_params(args, "event_type", "sub_event_type", "event_name")
     )
     return json_response(answer, 200)
 
 
 def event_detail(exchange: Exchange) -> flask.Response:
-    project_id = exchange.project_id
-    _wait_standing_delay()
-    _authenticate(exchange.request, project_id)
-    args = exchange.request.args
-    answer = BACKEND.list_event_detail(
-        project_id,
-        exchange.params["event_name"],
-        event_type=_text_param(args, "event_type"),
-        sub_event_type=_text_param(args, "sub_event_type"),
-        event_source=_text_param(args, "event_source"),
-        event_level=_text_param(args, "event_level"),
-        event_user=_text_param(args, "event_user"),
-        event_state=_text_param(args, "event_state"),
-        **_range_and_page(args),
+    args = _authorized_query(exchange)
+    filters = _query_params(
+        args, "event_type", "sub_event_type", "event_source", "event_level", "event_user", "event_state"
     )
+    answer = BACKEND.list_event_detail(exchange.project_id, exchange.params["event_name"], **filters)
     return json_response(answer, 200)
+
+
+def _authorized_query(exchange: Exchange) -> Any:
+    """The query APIs' common start: the standing latency, authentication; returns the query."""
+    _wait_standing_delay()
+    _authenticate(exchange.request, exchange.project_id)
+    return exchange.request.args
 
 
 def _wait_standing_delay() -> None:
@@ -225,13 +215,10 @@ def _int_param(args: Any, name: str, default: int | None = None) -> int | None:
         raise errors.InvalidQuery(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _text_param(args: Any, name: str) -> str | None:
-    return args.get(name) or None
-
-
-def _range_and_page(args: Any) -> dict[str, Any]:
-    """The query APIs' shared parameters: the time range and the page."""
+def _query_params(args: Any, *names: str) -> dict[str, Any]:
+    """The query APIs' filters (``None`` where absent or empty), the time range and the page."""
     return {
+        **{name: args.get(name) or None for name in names},
         "from_ms": _int_param(args, "from"),
         "to_ms": _int_param(args, "to"),
         "start": _int_param(args, "start", 0) or 0,

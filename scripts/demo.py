@@ -221,14 +221,15 @@ def stop_all(services: list[Service]) -> list[str]:
         service.process.wait()
     problems = []
     for service in services:
-        if not _wait_for(lambda s=service: not _group_alive(s.process.pid)):
+        if not _wait_for(lambda s=service: not group_alive(s.process.pid)):
             problems.append(f"process group {service.process.pid} of the {service.name} still has members")
         if not _wait_for(lambda s=service: port_is_free(s.port)):
             problems.append(f"port {service.port} of the {service.name} is still bound")
     return problems
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """True while process group ``pgid`` has a member."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

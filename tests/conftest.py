@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -51,3 +52,29 @@ def cloudeye(emulator):
     emulator.reset()
     yield emulator
     emulator.reset()
+
+
+@pytest.fixture
+def to_cloudeye(cloudeye, monkeypatch: pytest.MonkeyPatch):
+    """The served emulator (reset), with the forwarder's environment pointing at it."""
+    for name, value in cloudeye.forwarder_env().items():
+        monkeypatch.setenv(name, value)
+    return cloudeye
+
+
+@pytest.fixture
+def forwarder_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """``caplog`` recording the forwarder's INFO lines (read them with ``entry_helpers.log_lines``)."""
+    caplog.set_level("INFO", logger="forwarder")
+    return caplog
+
+
+@pytest.fixture
+def fresh_connection_pool() -> Iterator[None]:
+    """No kept-alive client connection crosses into or out of the test (ports are reused).
+    Modules that talk to loopback servers use it: ``pytestmark = pytest.mark.usefixtures(...)``."""
+    from tests.support.loopback import forget_pooled_connections
+
+    forget_pooled_connections()
+    yield
+    forget_pooled_connections()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,31 +28,21 @@ def children(output: str) -> dict[str, tuple[int, int]]:
     return {m["name"]: (int(m["pid"]), int(m["port"])) for m in STARTED_LINE.finditer(output)}
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def port_bound(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return True
-            raise
-    return False
+def start_demo(*options: str) -> subprocess.Popen[bytes]:
+    """The demo with ``options``, its output (stdout and stderr) to read as it comes."""
+    return subprocess.Popen(
+        [sys.executable, str(DEMO), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_nothing_left(started: dict[str, tuple[int, int]]) -> None:
     assert set(started) == {"emulator", "function"}
     for name, (pid, port) in started.items():
-        assert not group_alive(pid), f"the {name}'s process group {pid} is still alive"
-        assert not port_bound(port), f"the {name}'s port {port} is still bound"
+        assert not demo.group_alive(pid), f"the {name}'s process group {pid} is still alive"
+        assert demo.port_is_free(port), f"the {name}'s port {port} is still bound"
 
 
 # Every rejection the demo's batches hold, as the output must show it: index, field and reason.
@@ -105,12 +93,7 @@ def test_demo_runs_end_to_end_short_enough_to_read_and_cleans_up() -> None:
 @pytest.mark.slow
 def test_keep_running_shows_addresses_that_answer_without_a_signature() -> None:
     # GIVEN the demo left running
-    process = subprocess.Popen(
-        [sys.executable, str(DEMO), "--keep-running"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    process = start_demo("--keep-running")
     started: dict[str, tuple[int, int]] = {}
     try:
         shown = read_until(process, "their logs:")
@@ -159,7 +142,7 @@ def cleanup(process: subprocess.Popen[bytes], started: dict[str, tuple[int, int]
             process.kill()
             process.wait()
     for pid, _ in started.values():
-        if group_alive(pid):
+        if demo.group_alive(pid):
             os.killpg(pid, signal.SIGKILL)
 
 
@@ -167,18 +150,13 @@ def cleanup(process: subprocess.Popen[bytes], started: dict[str, tuple[int, int]
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_demo_leaves_no_process_and_no_port(signum: signal.Signals) -> None:
     # GIVEN the demo paused right after both services answered
-    process = subprocess.Popen(
-        [sys.executable, str(DEMO), "--pause-after-start"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    process = start_demo("--pause-after-start")
     started: dict[str, tuple[int, int]] = {}
     try:
         before = read_until(process, "demo: paused after start")
         started = children(before)
         for name, (pid, port) in started.items():
-            assert group_alive(pid) and port_bound(port), f"the {name} is not running"
+            assert demo.group_alive(pid) and not demo.port_is_free(port), f"the {name} is not running"
 
         # WHEN it is interrupted (Ctrl-C sends SIGINT; a service manager sends SIGTERM)
         process.send_signal(signum)

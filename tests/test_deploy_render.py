@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from deploy.template import load_template
 from deploy.terraform import render, write
 from forwarder import triggers as forwarder_triggers
 from forwarder.events import validate_events
+from tests.support.fresh_process import run_command
 from tests.support.template_variants import SHIPPED, WITH_METRICS, WITH_TIMER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,16 +354,11 @@ def test_alarm_rules_per_trigger_on_failed_and_rejected(tmp_path: Path) -> None:
                 }
             ]
             (condition,) = rule["condition"]
-            assert condition == {
-                "metric_name": metric,
-                "period": 300,
-                "filter": "sum",
-                "comparison_operator": ">",
-                "value": threshold,
-                "count": 1,
-                "unit": "count",
-                "alarm_level": 2,
-            }
+            # more than the threshold summed over one 5-minute period, a major alarm
+            assert condition == dict(
+                metric_name=metric, period=300, filter="sum", comparison_operator=">", value=threshold,
+                count=1, unit="count", alarm_level=2,
+            )  # fmt: skip
             assert rule["alarm_actions"] == [
                 {"type": "notification", "notification_list": ["${var.alarm_topic_urn}"]}
             ]
@@ -521,25 +516,9 @@ def test_terraform_evaluates_event_data_to_json_even_for_awkward_secrets(tmp_pat
     }
     # WHEN terraform applies it (no resources: nothing leaves this machine)
     for cmd in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        proc = subprocess.run(
-            ["terraform", *cmd],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        proc = run_command(["terraform", *cmd], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run(
-        ["terraform", "output", "-json"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    proc = run_command(["terraform", "output", "-json"], cwd=workdir, env=env, timeout=60, check=True)
     outputs = json.loads(proc.stdout)
     # THEN every event_data is valid JSON with the values in place, the password intact and sensitive
     kafka = json.loads(outputs["kafka"]["value"])

@@ -14,6 +14,7 @@ from emulator import auth
 from emulator.models import BACKEND
 from forwarder import signer
 from tests.support.emulator_server import load_emulator_app
+from tests.support.entry_helpers import short_event
 
 NOW = 1_700_000_000_000
 NOW_DT = datetime.fromtimestamp(NOW / 1000, tz=timezone.utc)
@@ -22,12 +23,7 @@ HOST = "ces.emulator.test"
 
 
 def event(name: str = "DiskFull", **detail: Any) -> dict[str, Any]:
-    return {
-        "event_name": name,
-        "event_source": "ops.Storage",
-        "time": NOW - 1_000,
-        "detail": {"event_type": "EVENT.CUSTOM", **detail},
-    }
+    return short_event(name, time_ms=NOW, **detail)
 
 
 @pytest.fixture(scope="module")

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
 from tests.support.emulator_server import EmulatorServer
+from tests.support.entry_helpers import short_event
 from tests.support.environ import environment
 
 KNOWN = "rg15221211517051YWWkEnVd"
 OTHER = "rg00000000000000000000ab"
 
 
-def event(name: str = "DiskFull", **detail: Any) -> dict[str, Any]:
-    return {
-        "event_name": name,
-        "event_source": "ops.Storage",
-        "time": time.time_ns() // 1_000_000 - 1_000,
-        "detail": {"event_type": "EVENT.CUSTOM", **detail},
-    }
-
-
 def test_no_group_is_known_until_one_is_configured(cloudeye: EmulatorServer) -> None:
     assert cloudeye.resource_groups() == []
-    refused = cloudeye.post_events([event(group_id=KNOWN)])
+    refused = cloudeye.post_events([short_event(group_id=KNOWN)])
     assert refused.status == 400
     assert refused.json()["error_code"] == "ces.0014"
     assert KNOWN in refused.json()["error_msg"]
@@ -35,7 +26,7 @@ def test_no_group_is_known_until_one_is_configured(cloudeye: EmulatorServer) -> 
 
 def test_one_unknown_group_refuses_the_whole_request_and_names_it(cloudeye: EmulatorServer) -> None:
     assert cloudeye.set_resource_groups([KNOWN]) == [KNOWN]
-    batch = [event("First", group_id=KNOWN), event("Plain"), event("Third", group_id=OTHER)]
+    batch = [short_event("First", group_id=KNOWN), short_event("Plain"), short_event("Third", group_id=OTHER)]
     refused = cloudeye.post_events(batch)
     assert refused.status == 400
     body = refused.json()
@@ -51,7 +42,7 @@ def test_one_unknown_group_refuses_the_whole_request_and_names_it(cloudeye: Emul
 def test_put_replaces_the_groups_and_reset_forgets_them(cloudeye: EmulatorServer) -> None:
     cloudeye.set_resource_groups([KNOWN, OTHER])
     assert cloudeye.set_resource_groups([OTHER]) == [OTHER]
-    assert cloudeye.post_events([event(group_id=KNOWN)]).status == 400
+    assert cloudeye.post_events([short_event(group_id=KNOWN)]).status == 400
     cloudeye.reset()
     assert cloudeye.resource_groups() == []
 
@@ -78,6 +69,6 @@ def test_the_environment_variable_names_the_groups_a_reset_returns_to(cloudeye: 
     with environment({"EMULATOR_RESOURCE_GROUPS": f" {KNOWN} ,{OTHER},"}):
         cloudeye.reset()
         assert cloudeye.resource_groups() == sorted([KNOWN, OTHER])
-        assert cloudeye.post_events([event(group_id=OTHER)]).status == 201
+        assert cloudeye.post_events([short_event(group_id=OTHER)]).status == 201
     cloudeye.reset()
     assert cloudeye.resource_groups() == []

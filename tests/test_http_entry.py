@@ -22,6 +22,7 @@ from tests.support.entry_helpers import (
     stored_names,
     temporary_keys,
 )
+from tests.support.fresh_process import run_command
 from tests.support.ingest_server import IngestServer, create_app
 
 
@@ -29,14 +30,6 @@ from tests.support.ingest_server import IngestServer, create_app
 def ingest_server():
     with IngestServer("ingest") as server:
         yield server
-
-
-@pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    """The served emulator, with the forwarder's environment pointing at it."""
-    for name, value in cloudeye.forwarder_env().items():
-        monkeypatch.setenv(name, value)
-    return cloudeye
 
 
 # --- body forms ----------------------------------------------------------------------------------
@@ -387,7 +380,6 @@ def test_request_id_header_is_echoed_and_logged(ingest_server, to_cloudeye, capl
 
 def test_main_makes_forwarder_importable_from_the_repo_root(tmp_path) -> None:
     # functions-framework loads main.py by path from wherever it is started.
-    import subprocess
     import sys
     from pathlib import Path
 
@@ -399,14 +391,7 @@ def test_main_makes_forwarder_importable_from_the_repo_root(tmp_path) -> None:
         "r = client.post('/?dry_run=1', data=b'[]')\n"
         "print(r.status_code)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    result = run_command([sys.executable, "-c", code], cwd=root, env={"PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("400")
 

@@ -15,6 +15,7 @@ import index
 from forwarder.queue_ingest import DeliveryError
 from tests.support.entry_helpers import (
     FakeContext,
+    kafka_batch,
     log_lines,
     make_event,
     make_events,
@@ -22,59 +23,26 @@ from tests.support.entry_helpers import (
     stored_names,
 )
 from tests.support.entry_helpers import temporary_keys as agency_keys
-from tests.support.golden import load_event
+from tests.support.golden import EVENTS_INSIDE, load_event
 from tests.support.ingest_server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The events inside each golden payload, in input order (read off tests/events/*.json).
-GOLDEN_EVENTS = {
-    "apig": ["OrderBacklogHigh", "PaymentRetryStorm", "NightlyExportDone"],
-    "kafka": ["DiskAlmostFull", "CertExpiring", "CertRenewed", "BackupFailed"],
-    "kafka_flat": ["CacheEvictionsHigh", "CacheFailover"],
-    "rocketmq": ["InventorySyncLag", "InventorySyncOk"],
-    "rabbitmq": ["QueueConsumerDown", "QueueConsumerBack"],
-    "smn": ["DeployStarted", "DeployFinished", "SmokeTestFailed"],
-    "dis": ["LoginFailuresSpike", "WafBlockRateHigh", "WafRuleUpdated"],
-    "pubsub": ["BucketPolicyChanged", "BucketQuotaNear"],
-}
-
-
-@pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    for name, value in cloudeye.forwarder_env().items():
-        monkeypatch.setenv(name, value)
-    return cloudeye
-
-
-@pytest.fixture
-def logs(caplog):
-    caplog.set_level("INFO", logger="forwarder")
-    return caplog
-
-
-def kafka_batch(*messages: str, topic: str = "cloudeye-events") -> dict:
-    return {
-        "event_version": "v1.0",
-        "event_time": int(time.time()),
-        "trigger_type": "KAFKA",
-        "region": "ap-southeast-1",
-        "instance_id": "3f9c2a71-6d4e-4b8a-9e15-0c7d2b3a4f68",
-        "records": [{"messages": list(messages), "topic_id": topic}],
-    }
+# The payloads followed end to end here; tests/test_trigger_events.py covers every published shape.
+GOLDEN = ["apig", "dis", "kafka", "kafka_flat", "pubsub", "rabbitmq", "rocketmq", "smn"]
 
 
 # --- must show 1: every golden payload reaches the emulator and is counted right ---------------
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN_EVENTS))
-def test_golden_payload_reaches_cloud_eye(name: str, to_cloudeye, logs, monkeypatch) -> None:
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_payload_reaches_cloud_eye(name: str, to_cloudeye, forwarder_logs, monkeypatch) -> None:
     # GIVEN a real-shaped trigger payload (with the ingest token its API Gateway headers carry)
     monkeypatch.setenv("FORWARDER_INGEST_TOKEN", "ingest-demo-token")
     payload = load_event(name)
     # WHEN FunctionGraph hands it to the handler
     answer = index.handler(payload, FakeContext(request_id=f"golden-{name}"))
-    expected = GOLDEN_EVENTS[name]
+    expected = EVENTS_INSIDE[name]
     # THEN Cloud Eye holds exactly the events inside, in order
     assert stored_names(to_cloudeye) == expected
     # AND the answer (API Gateway) or the return value and log line (queues) count them right
@@ -85,7 +53,7 @@ def test_golden_payload_reaches_cloud_eye(name: str, to_cloudeye, logs, monkeypa
         assert [result["event_name"] for result in body["results"]] == expected
     else:
         assert answer["accepted"] == answer["received"] == len(expected)
-    (line,) = log_lines(logs.records, "invocation")
+    (line,) = log_lines(forwarder_logs.records, "invocation")
     assert line["request_id"] == f"golden-{name}"
     assert line["trigger"] == ("kafka" if name == "kafka_flat" else name)
     assert (line["received"], line["accepted"], line["rejected"], line["failed"]) == (
@@ -97,7 +65,7 @@ def test_golden_payload_reaches_cloud_eye(name: str, to_cloudeye, logs, monkeypa
     assert line["requests"] == 1
 
 
-def test_golden_pubsub_through_functions_framework_cloud_event(to_cloudeye, logs) -> None:
+def test_golden_pubsub_through_functions_framework_cloud_event(to_cloudeye, forwarder_logs) -> None:
     # Pub/Sub push arrives at ingest_pubsub as a CloudEvent whose data is the push message.
     client = create_app("ingest_pubsub").test_client()
     headers = {
@@ -108,8 +76,8 @@ def test_golden_pubsub_through_functions_framework_cloud_event(to_cloudeye, logs
     }
     response = client.post("/", json=load_event("pubsub"), headers=headers)
     assert response.status_code == 200
-    assert stored_names(to_cloudeye) == GOLDEN_EVENTS["pubsub"]
-    (line,) = log_lines(logs.records, "invocation")
+    assert stored_names(to_cloudeye) == EVENTS_INSIDE["pubsub"]
+    (line,) = log_lines(forwarder_logs.records, "invocation")
     assert (line["trigger"], line["request_id"], line["accepted"]) == ("pubsub", "12817390431237", 2)
 
 
@@ -131,7 +99,7 @@ def test_pubsub_cloud_event_with_failed_delivery_is_an_error_so_the_push_is_retr
 
 
 def test_kafka_rejects_alone_then_redelivery_fills_the_gap_without_duplicates(
-    to_cloudeye, logs, monkeypatch
+    to_cloudeye, forwarder_logs, monkeypatch
 ) -> None:
     monkeypatch.setenv("CLOUDEYE_MAX_ATTEMPTS", "2")
     moment = now_ms()
@@ -156,7 +124,7 @@ def test_kafka_rejects_alone_then_redelivery_fills_the_gap_without_duplicates(
     assert to_cloudeye.stats()["posts_received"] == 2  # tried: one request, two attempts
     assert stored_names(to_cloudeye) == []
     # AND the two rejects are logged with their position, reason and raw text
-    rejects = log_lines(logs.records, "rejected")
+    rejects = log_lines(forwarder_logs.records, "rejected")
     assert [(r["position"], r["raw"]) for r in rejects] == [
         ({"topic": "cloudeye-events", "record": 0, "message": 1}, "this is not JSON"),
         (
@@ -166,15 +134,15 @@ def test_kafka_rejects_alone_then_redelivery_fills_the_gap_without_duplicates(
     ]
     assert "not JSON" in rejects[0]["reason"]
     assert "EVENT.SYS" in rejects[1]["reason"] and rejects[1]["errors"][0]["field"] == "detail.event_type"
-    (failed_line,) = log_lines(logs.records, "delivery failed")
+    (failed_line,) = log_lines(forwarder_logs.records, "delivery failed")
     assert failed_line["failed"] == 6
-    (summary,) = log_lines(logs.records, "invocation")
+    (summary,) = log_lines(forwarder_logs.records, "invocation")
     assert (summary["received"], summary["accepted"], summary["rejected"], summary["failed"]) == (8, 0, 2, 6)
     assert summary["retries"] == 1
 
     # WHEN Cloud Eye recovers and the platform redelivers the same batch
     to_cloudeye.clear_faults()
-    logs.clear()
+    forwarder_logs.clear()
     answer = index.handler(batch, FakeContext(request_id="second"))
     # THEN every valid event is stored once
     assert answer["accepted"] == 6 and answer["rejected"] == 2 and answer["failed"] == 0
@@ -200,19 +168,19 @@ def test_partial_failure_sends_everything_else_before_raising(to_cloudeye, monke
     assert len(to_cloudeye.stored_events()) == 150
 
 
-def test_a_rejected_item_is_logged_whole_up_to_8_kib(to_cloudeye, logs) -> None:
+def test_a_rejected_item_is_logged_whole_up_to_8_kib(to_cloudeye, forwarder_logs) -> None:
     big = "x" * 20_000
     index.handler(kafka_batch(big), FakeContext())
-    (reject,) = log_lines(logs.records, "rejected")
+    (reject,) = log_lines(forwarder_logs.records, "rejected")
     assert reject["raw_truncated"] is True
     assert reject["raw_bytes"] == 20_000
     assert len(reject["raw"].encode()) == 8192
 
 
-def test_unknown_payload_is_logged_not_raised(to_cloudeye, logs) -> None:
+def test_unknown_payload_is_logged_not_raised(to_cloudeye, forwarder_logs) -> None:
     answer = index.handler({"unexpected": "shape"}, FakeContext())
     assert (answer["trigger"], answer["rejected"]) == ("unknown", 1)
-    (reject,) = log_lines(logs.records, "rejected")
+    (reject,) = log_lines(forwarder_logs.records, "rejected")
     assert "unrecognised payload" in reject["reason"]
 
 
@@ -222,10 +190,10 @@ def test_direct_invocation_answers_the_report(to_cloudeye) -> None:
     assert answer["results"][1]["errors"][0]["field"] == "event_source"
 
 
-def test_queue_config_error_names_the_variable_and_raises(logs, monkeypatch) -> None:
+def test_queue_config_error_names_the_variable_and_raises(forwarder_logs, monkeypatch) -> None:
     with pytest.raises(Exception, match="HUAWEICLOUD_SDK_PROJECT_ID"):
         index.handler(kafka_batch(json.dumps(make_event(1))), FakeContext())
-    (line,) = log_lines(logs.records, "configuration error")
+    (line,) = log_lines(forwarder_logs.records, "configuration error")
     assert "HUAWEICLOUD_SDK_PROJECT_ID" in line["error"]
 
 
@@ -247,7 +215,7 @@ def temporary_keys(cloudeye):
 
 
 def test_agency_credentials_from_the_context_sign_the_requests(
-    cloudeye, temporary_keys, monkeypatch, logs
+    cloudeye, temporary_keys, monkeypatch, forwarder_logs
 ) -> None:
     # GIVEN no keys in the environment, only the endpoint and the project
     monkeypatch.setenv("CLOUDEYE_ENDPOINT", cloudeye.base_url)
@@ -264,7 +232,7 @@ def test_agency_credentials_from_the_context_sign_the_requests(
     assert apig["statusCode"] == 201, apig["body"]
     assert len(cloudeye.stored_events()) == 2
     # AND no secret appears in any log line
-    text = "\n".join(record.getMessage() for record in logs.records)
+    text = "\n".join(record.getMessage() for record in forwarder_logs.records)
     assert "temp-agency-sk" not in text and "temp-agency-token" not in text
 
 
@@ -323,7 +291,7 @@ def test_importing_the_handler_is_cheap() -> None:
     assert float(elapsed) < 0.5
 
 
-def test_apig_base64_body_and_logged_summary(to_cloudeye, logs) -> None:
+def test_apig_base64_body_and_logged_summary(to_cloudeye, forwarder_logs) -> None:
     event = {
         "httpMethod": "POST",
         "headers": {"x-request-id": "ignored-when-context-has-one"},
@@ -333,7 +301,7 @@ def test_apig_base64_body_and_logged_summary(to_cloudeye, logs) -> None:
     answer = index.handler(event, FakeContext(request_id="fg-req-9"))
     assert answer["statusCode"] == 201
     assert answer["headers"]["X-Request-Id"] == "fg-req-9"
-    (line,) = log_lines(logs.records, "invocation")
+    (line,) = log_lines(forwarder_logs.records, "invocation")
     assert set(line) >= {
         "request_id",
         "trigger",

@@ -22,21 +22,16 @@ from forwarder import events as events_module
 from forwarder import http_ingest, pipeline, triggers
 from forwarder.batching import encode_event
 from forwarder.events import event_adapter, validate_events, validate_json_array
-from tests.support.entry_helpers import FakeContext
-from tests.support.loopback import LoopbackServer, forget_pooled_connections
+from tests.support.entry_helpers import FakeContext, loopback_env
+from tests.support.loopback import LoopbackServer
 
 NOW = 1_709_294_400_000
-PROJECT = "0123456789abcdef0123456789abcdef"
 FUZZ = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 @pytest.fixture
@@ -203,15 +198,10 @@ def test_dry_run_answers_are_identical_with_and_without_the_fast_path(
     assert fast == slow
 
 
-def _env(server: LoopbackServer, **extra: str) -> dict[str, str]:
-    return {
-        "HUAWEICLOUD_SDK_AK": "test-access-key",
-        "HUAWEICLOUD_SDK_SK": "test-secret-key",
-        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
-        "CLOUDEYE_ENDPOINT": server.url,
-        "CLOUDEYE_MAX_CONCURRENCY": "1",  # requests in chunk order: event ids comparable
-        **extra,
-    }
+def _send_to(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One request at a time, in chunk order: the two paths' event ids stay comparable.
+    for name, value in loopback_env(server.url, CLOUDEYE_MAX_CONCURRENCY="1").items():
+        monkeypatch.setenv(name, value)
 
 
 def _event(index: int, **changes: Any) -> dict[str, Any]:
@@ -237,8 +227,7 @@ def _event(index: int, **changes: Any) -> dict[str, Any]:
 def test_sent_requests_and_answers_are_identical(values, monkeypatch, fixed_clock) -> None:
     event = apig(json.dumps(values))
     with LoopbackServer() as server:
-        for name, value in _env(server).items():
-            monkeypatch.setenv(name, value)
+        _send_to(server, monkeypatch)
         fast = index.handler(event, FakeContext())
         fast_requests = [request.body for request in server.requests]
         server.requests.clear()
@@ -269,8 +258,7 @@ def test_a_default_source_is_filled_in_by_the_per_item_path(monkeypatch, fixed_c
     monkeypatch.setenv("FORWARDER_DEFAULT_SOURCE", "svc.default")
     sourceless = {k: v for k, v in _event(1).items() if k != "event_source"}
     with LoopbackServer() as server:
-        for name, value in _env(server).items():
-            monkeypatch.setenv(name, value)
+        _send_to(server, monkeypatch)
         answer = index.handler(apig(json.dumps([_event(0), sourceless])), FakeContext())
     assert answer["statusCode"] == 201
     [request] = server.requests

@@ -283,13 +283,6 @@ def test_queue_triggers_use_the_platform_time_less_the_margin(to_cloudeye, deadl
     assert 37 < left <= 40 - entry.SAFETY_MARGIN_S
 
 
-@pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    for name, value in cloudeye.forwarder_env().items():
-        monkeypatch.setenv(name, value)
-    return cloudeye
-
-
 # --- the token comes before the configuration ---------------------------------------------------
 
 

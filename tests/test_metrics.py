@@ -17,9 +17,9 @@ import index
 from forwarder import SettingsError, logs, metrics
 from forwarder.queue_ingest import DeliveryError
 from forwarder.settings import Settings
-from tests.support.entry_helpers import FakeContext, log_lines, make_event, make_events, now_ms
+from tests.support.entry_helpers import FakeContext, kafka_batch, log_lines, make_event, make_events, now_ms
 from tests.support.ingest_server import IngestServer
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 NAMESPACE = "FORWARDER.EVENTS"
 
@@ -36,33 +36,13 @@ class NamedContext(FakeContext):
 
 
 @pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    for name, value in cloudeye.forwarder_env(FORWARDER_METRICS_NAMESPACE=NAMESPACE).items():
-        monkeypatch.setenv(name, value)
-    return cloudeye
+def to_cloudeye(to_cloudeye, monkeypatch):
+    """With the namespace the forwarder publishes its figures in."""
+    monkeypatch.setenv("FORWARDER_METRICS_NAMESPACE", NAMESPACE)
+    return to_cloudeye
 
 
-@pytest.fixture
-def logs_seen(caplog):
-    caplog.set_level("INFO", logger="forwarder")
-    return caplog
-
-
-@pytest.fixture(autouse=True)
-def fresh_connections():
-    yield
-    forget_pooled_connections()
-
-
-def kafka_batch(*messages: str) -> dict[str, Any]:
-    return {
-        "event_version": "v1.0",
-        "event_time": int(time.time()),
-        "trigger_type": "KAFKA",
-        "region": "ap-southeast-1",
-        "instance_id": "3f9c2a71-6d4e-4b8a-9e15-0c7d2b3a4f68",
-        "records": [{"messages": list(messages), "topic_id": "cloudeye-events"}],
-    }
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def mixed_batch() -> dict[str, Any]:
@@ -86,7 +66,7 @@ def metric_posts(cloudeye) -> list[dict[str, Any]]:
 
 
 def test_a_kafka_batch_ends_with_one_signed_metric_data_request_matching_its_counts(
-    to_cloudeye, logs_seen
+    to_cloudeye, forwarder_logs
 ) -> None:
     # WHEN a Kafka batch with accepted and rejected events goes through the handler
     answer = index.handler(mixed_batch(), NamedContext(request_id="metrics-1"))
@@ -95,7 +75,7 @@ def test_a_kafka_batch_ends_with_one_signed_metric_data_request_matching_its_cou
     assert [r["status"] for r in metric_posts(to_cloudeye)] == [201]
     assert to_cloudeye.stats()["metric_posts"] == 1
     # AND its values are the invocation's counts and the duration of its log line
-    (summary,) = log_lines(logs_seen.records, "invocation")
+    (summary,) = log_lines(forwarder_logs.records, "invocation")
     stored = by_name(to_cloudeye.stored_metrics())
     assert {name: item["value"] for name, item in stored.items()} == {
         "received": 6,
@@ -118,10 +98,10 @@ def test_a_kafka_batch_ends_with_one_signed_metric_data_request_matching_its_cou
             {"name": "trigger", "value": "kafka"},
         ]
         assert item["ttl"] == metrics.TTL_S and abs(item["collect_time"] - now_ms()) < 600_000
-    assert log_lines(logs_seen.records, "metrics not sent") == []
+    assert log_lines(forwarder_logs.records, "metrics not sent") == []
 
 
-def test_a_refused_metric_data_request_changes_nothing_but_one_warning(to_cloudeye, logs_seen) -> None:
+def test_a_refused_metric_data_request_changes_nothing_but_one_warning(to_cloudeye, forwarder_logs) -> None:
     batch = mixed_batch()
     # GIVEN Cloud Eye refuses metric-data (and only that)
     to_cloudeye.set_faults(status=503, count=5, scope="metric-data")
@@ -142,7 +122,7 @@ def test_a_refused_metric_data_request_changes_nothing_but_one_warning(to_cloude
     # AND the metrics were tried once, not retried, and one warning says why
     assert [r["status"] for r in metric_posts(to_cloudeye)] == [503]
     assert to_cloudeye.stored_metrics() == []
-    (warning,) = log_lines(logs_seen.records, "metrics not sent")
+    (warning,) = log_lines(forwarder_logs.records, "metrics not sent")
     assert warning["level"] == "WARNING" and warning["request_id"] == "metrics-2"
     assert warning["trigger"] == "kafka" and warning["namespace"] == NAMESPACE
     assert "503" in warning["error"]
@@ -161,13 +141,13 @@ def test_a_failed_batch_still_reports_its_figures_then_raises(to_cloudeye, monke
     assert (values["failed"], values["accepted"], values["rejected"], values["retries"]) == (4, 0, 2, 1)
 
 
-def test_without_a_namespace_no_metrics_are_sent(cloudeye, monkeypatch, logs_seen) -> None:
+def test_without_a_namespace_no_metrics_are_sent(cloudeye, monkeypatch, forwarder_logs) -> None:
     for name, value in cloudeye.forwarder_env().items():
         monkeypatch.setenv(name, value)
     answer = index.handler(mixed_batch(), NamedContext())
     assert answer["accepted"] == 4
     assert metric_posts(cloudeye) == [] and cloudeye.stats()["metric_posts"] == 0
-    assert log_lines(logs_seen.records, "metrics not sent") == []
+    assert log_lines(forwarder_logs.records, "metrics not sent") == []
 
 
 def test_api_gateway_and_the_http_entry_report_with_their_own_trigger(to_cloudeye, monkeypatch) -> None:
@@ -214,61 +194,61 @@ def loopback_settings(url: str, **extra: str) -> Settings:
     return Settings.from_env(environ=env)
 
 
-def test_no_request_starts_once_the_deadline_has_passed(logs_seen) -> None:
+def test_no_request_starts_once_the_deadline_has_passed(forwarder_logs) -> None:
     with LoopbackServer([Answer(201)]) as server:
         sent = metrics.publish(
             summarised(), lambda: loopback_settings(server.url), deadline=time.monotonic() - 0.01
         )
         assert sent is False and server.requests == []
-    (warning,) = log_lines(logs_seen.records, "metrics not sent")
+    (warning,) = log_lines(forwarder_logs.records, "metrics not sent")
     assert "deadline" in warning["error"]
 
 
-def test_a_slow_cloud_eye_is_given_up_on_at_the_deadline(logs_seen) -> None:
+def test_a_slow_cloud_eye_is_given_up_on_at_the_deadline(forwarder_logs) -> None:
     with LoopbackServer([Answer(201, delay_s=3.0)]) as server:
         sent = metrics.publish(
             summarised(), lambda: loopback_settings(server.url), deadline=time.monotonic() + 0.3
         )
         assert sent is False and len(server.requests) == 1
-    (warning,) = log_lines(logs_seen.records, "metrics not sent")
+    (warning,) = log_lines(forwarder_logs.records, "metrics not sent")
     assert "no whole answer within 0." in warning["error"]
 
 
-def test_an_unreachable_cloud_eye_gives_one_warning_and_no_exception(logs_seen) -> None:
+def test_an_unreachable_cloud_eye_gives_one_warning_and_no_exception(forwarder_logs) -> None:
     with LoopbackServer() as server:
         url = server.url  # a port that is closed once the block ends
     assert metrics.publish(summarised(), lambda: loopback_settings(url)) is False
-    (warning,) = log_lines(logs_seen.records, "metrics not sent")
+    (warning,) = log_lines(forwarder_logs.records, "metrics not sent")
     assert "could not be reached" in warning["error"]
 
 
-def test_a_bug_while_sending_is_a_warning_naming_only_its_type(monkeypatch, logs_seen) -> None:
+def test_a_bug_while_sending_is_a_warning_naming_only_its_type(monkeypatch, forwarder_logs) -> None:
     def broken(*args: Any) -> Any:
         raise RuntimeError("metrics-sk should never be logged")
 
     monkeypatch.setattr(metrics, "metric_data", broken)
     with LoopbackServer() as server:
         assert metrics.publish(summarised(), lambda: loopback_settings(server.url)) is False
-    (warning,) = log_lines(logs_seen.records, "metrics not sent")
+    (warning,) = log_lines(forwarder_logs.records, "metrics not sent")
     assert warning["error"] == "the request could not be sent (RuntimeError)"
 
 
-def test_dry_runs_and_uncounted_invocations_send_nothing(logs_seen) -> None:
+def test_dry_runs_and_uncounted_invocations_send_nothing(forwarder_logs) -> None:
     with LoopbackServer() as server:
         settings = loopback_settings(server.url)
         assert metrics.publish(summarised(dry_run=True), lambda: settings) is False
         assert metrics.publish(logs.Invocation("http", "no-summary"), lambda: settings) is False
         assert metrics.publish(summarised(), lambda: settings) is True  # the counterpart
         assert len(server.requests) == 1
-    assert log_lines(logs_seen.records, "metrics not sent") == []
+    assert log_lines(forwarder_logs.records, "metrics not sent") == []
 
 
-def test_settings_that_cannot_be_built_are_left_to_the_invocation_to_report(logs_seen) -> None:
+def test_settings_that_cannot_be_built_are_left_to_the_invocation_to_report(forwarder_logs) -> None:
     def failing() -> Settings:
         raise SettingsError("HUAWEICLOUD_SDK_PROJECT_ID is not set")
 
     assert metrics.publish(summarised(), failing) is False
-    assert log_lines(logs_seen.records, "metrics not sent") == []
+    assert log_lines(forwarder_logs.records, "metrics not sent") == []
 
 
 # --- the body and the settings --------------------------------------------------------------------

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from deploy import package
-from deploy.package import PackageError, build_package
+from deploy.package import PackageError, PackageResult, build_package
+from tests.support.fresh_process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "package"
@@ -189,9 +190,10 @@ def tiny_source(tmp_path: Path) -> tuple[Path, Path]:
     return source, requirements
 
 
-def test_tests_and_caches_stay_out(tmp_path: Path, tiny_source: tuple[Path, Path]) -> None:
+def build_tiny(tmp_path: Path, tiny_source: tuple[Path, Path]) -> PackageResult:
+    """The package of ``tiny_source`` in ``tmp_path/dist`` (no requirements to install)."""
     source, requirements = tiny_source
-    result = build_package(
+    return build_package(
         name="f",
         out_dir=tmp_path / "dist",
         python_version="3.10",
@@ -199,6 +201,10 @@ def test_tests_and_caches_stay_out(tmp_path: Path, tiny_source: tuple[Path, Path
         requirements=requirements,
         dev_requirements=None,
     )
+
+
+def test_tests_and_caches_stay_out(tmp_path: Path, tiny_source: tuple[Path, Path]) -> None:
+    result = build_tiny(tmp_path, tiny_source)
     assert names_in(result.path) == ["index.py"]
     assert result.files == 1
 
@@ -207,17 +213,9 @@ def test_tests_and_caches_stay_out(tmp_path: Path, tiny_source: tuple[Path, Path
 def test_over_the_limit_fails_and_leaves_no_zip(
     tmp_path: Path, tiny_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, limit: str
 ) -> None:
-    source, requirements = tiny_source
     monkeypatch.setattr(package, limit, 10)
     with pytest.raises(PackageError, match="FunctionGraph"):
-        build_package(
-            name="f",
-            out_dir=tmp_path / "dist",
-            python_version="3.10",
-            source=source,
-            requirements=requirements,
-            dev_requirements=None,
-        )
+        build_tiny(tmp_path, tiny_source)
     assert list((tmp_path / "dist").iterdir()) == []
 
 
@@ -243,12 +241,7 @@ def test_missing_index_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_runtime_is_refused_by_the_cli(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--runtime", "Python3.9", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    argv = [sys.executable, str(SCRIPT), "--runtime", "Python3.9", "--out", str(tmp_path)]
+    proc = run_command(argv, timeout=60)
     assert proc.returncode == 2
     assert "Python3.10" in proc.stderr

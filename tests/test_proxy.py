@@ -7,7 +7,9 @@ a small CONNECT proxy (tests/support/connect_proxy.py) that records what it gets
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,13 +133,21 @@ def test_a_kept_alive_connection_keeps_its_tunnel_across_requests_and_invocation
         assert tls.connections == 1 and len(server.connections) == 1
 
 
+@contextlib.contextmanager
+def proxy_with_login(monkeypatch: pytest.MonkeyPatch, userinfo: str) -> Iterator[ConnectProxy]:
+    """A proxy that wants user ``fwd-user``, password ``p@ss:word``, named in HTTPS_PROXY with the
+    ``userinfo`` given (``user:password``, percent-encoded)."""
+    with ConnectProxy(user="fwd-user", password="p@ss:word") as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{userinfo}@127.0.0.1:{proxy.port}")
+        yield proxy
+
+
 @needs_openssl
 def test_proxy_user_and_password_go_on_the_connect_request_only(
     cloudeye, front, certificate, monkeypatch
 ) -> None:
-    with ConnectProxy(user="fwd-user", password="p@ss:word") as proxy:
-        # The URL carries them percent-encoded, as in any proxy URL.
-        monkeypatch.setenv("HTTPS_PROXY", f"http://fwd-user:p%40ss%3Aword@127.0.0.1:{proxy.port}")
+    # The URL carries them percent-encoded, as in any proxy URL.
+    with proxy_with_login(monkeypatch, "fwd-user:p%40ss%3Aword") as proxy:
         report = report_events(make_events(3), settings=https_settings(cloudeye, front, certificate))
         assert report.accepted == 3
         assert [c.headers["proxy-authorization"] for c in proxy.connects] == [
@@ -150,8 +160,7 @@ def test_proxy_user_and_password_go_on_the_connect_request_only(
 def test_a_refused_proxy_login_fails_the_events_without_showing_the_password(
     cloudeye, front, certificate, monkeypatch
 ) -> None:
-    with ConnectProxy(user="fwd-user", password="right-one") as proxy:
-        monkeypatch.setenv("HTTPS_PROXY", f"http://fwd-user:wrong-one@127.0.0.1:{proxy.port}")
+    with proxy_with_login(monkeypatch, "fwd-user:wrong-one") as proxy:
         settings = https_settings(cloudeye, front, certificate, CLOUDEYE_MAX_ATTEMPTS="1")
         report = report_events(make_events(2), settings=settings)
         assert report.failed == 2 and len(proxy.refused) == 1

@@ -12,7 +12,7 @@ import pytest
 from forwarder import report_events
 from forwarder.events import now_ms
 from forwarder.settings import Secret, Settings, SettingsError
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 SK = "SK-7c1e9f0b-secret-key-value"
 SECURITY_TOKEN = "SECTOKEN-3b8d2a77-value"
@@ -22,11 +22,7 @@ SECRETS = (SK, SECURITY_TOKEN, AUTH_TOKEN, INGEST_TOKEN)
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def assert_no_secret(text: str) -> None:

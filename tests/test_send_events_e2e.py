@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.fresh_process import run_command
+
 ROOT = Path(__file__).resolve().parents[1]
 SEND_EVENTS = ROOT / "scripts" / "send-events"
 INGEST_TOKEN = "e2e-ingest-token"
@@ -75,14 +77,7 @@ def send(
     env = {k: v for k, v in os.environ.items() if k != "FORWARDER_INGEST_TOKEN"}
     if token:
         env["FORWARDER_INGEST_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, str(SEND_EVENTS), *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-    )
+    return run_command([sys.executable, str(SEND_EVENTS), *argv], env=env, input=stdin)
 
 
 def event(i: int, now_ms: int) -> dict[str, Any]:

@@ -13,38 +13,16 @@ import pytest
 
 import index
 from tests.support.entry_helpers import FakeContext, log_lines, stored_names
-from tests.support.golden import load_event
+from tests.support.golden import EVENTS_INSIDE, load_event
 
-# The events inside each payload, in input order (read off tests/events/*.json).
-DELIVERED = {
-    "apig": ["OrderBacklogHigh", "PaymentRetryStorm", "NightlyExportDone"],
-    "apig_console": ["ConsoleTestEvent", "ConsoleTestEvent2"],
-    "kafka": ["DiskAlmostFull", "CertExpiring", "CertRenewed", "BackupFailed"],
-    "kafka_flat": ["CacheEvictionsHigh", "CacheFailover"],
-    "kafka_opensource": ["LagAboveLimit", "LagBackToNormal"],
-    "rocketmq": ["InventorySyncLag", "InventorySyncOk"],
-    "rabbitmq": ["QueueConsumerDown", "QueueConsumerBack"],
-    "smn": ["DeployStarted", "DeployFinished", "SmokeTestFailed"],
-    "dis": ["LoginFailuresSpike", "WafBlockRateHigh", "WafRuleUpdated"],
-    "pubsub": ["BucketPolicyChanged", "BucketQuotaNear"],
-    "timer": ["ForwarderHeartbeat"],
-    "timer_events": ["NightlyCheckStarted", "NightlyCheckReminder"],
-}
 NOT_TAKEN = {"dds": "DDS", "obs": "OBS", "lts": "LTS", "cts": "CTS"}
 
 
 @pytest.fixture
-def to_cloudeye(cloudeye, monkeypatch):
-    for name, value in cloudeye.forwarder_env().items():
-        monkeypatch.setenv(name, value)
+def to_cloudeye(to_cloudeye, monkeypatch):
+    """With the ingest token the API Gateway payloads' headers carry."""
     monkeypatch.setenv("FORWARDER_INGEST_TOKEN", "ingest-demo-token")
-    return cloudeye
-
-
-@pytest.fixture
-def logs(caplog):
-    caplog.set_level("INFO", logger="forwarder")
-    return caplog
+    return to_cloudeye
 
 
 def fired_now(payload: dict) -> dict:
@@ -54,10 +32,10 @@ def fired_now(payload: dict) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("name", sorted(DELIVERED))
-def test_every_event_of_a_supported_trigger_reaches_cloud_eye(name: str, to_cloudeye, logs) -> None:
+@pytest.mark.parametrize("name", sorted(EVENTS_INSIDE))
+def test_every_event_of_a_supported_trigger_reaches_cloud_eye(name: str, to_cloudeye, forwarder_logs) -> None:
     answer = index.handler(fired_now(load_event(name)), FakeContext(request_id=f"shape-{name}"))
-    expected = DELIVERED[name]
+    expected = EVENTS_INSIDE[name]
     assert stored_names(to_cloudeye) == expected
     if name.startswith("apig"):
         assert answer["statusCode"] == 201, answer
@@ -65,13 +43,13 @@ def test_every_event_of_a_supported_trigger_reaches_cloud_eye(name: str, to_clou
     else:
         counts = (answer["received"], answer["accepted"], answer["rejected"])
         assert counts == (len(expected), len(expected), 0)
-    (line,) = log_lines(logs.records, "invocation")
+    (line,) = log_lines(forwarder_logs.records, "invocation")
     assert (line["accepted"], line["rejected"], line["failed"]) == (len(expected), 0, 0)
 
 
-def test_the_console_template_is_noted_once(to_cloudeye, logs) -> None:
+def test_the_console_template_is_noted_once(to_cloudeye, forwarder_logs) -> None:
     index.handler(load_event("apig_console"), FakeContext(request_id="console"))
-    (note,) = log_lines(logs.records, "note")
+    (note,) = log_lines(forwarder_logs.records, "note")
     assert "isBase64Encoded" in note["note"]
 
 
@@ -84,12 +62,12 @@ def test_a_heartbeat_timer_stores_its_event_at_the_firing_time(to_cloudeye) -> N
 
 
 @pytest.mark.parametrize("name", sorted(NOT_TAKEN))
-def test_an_unsupported_trigger_is_one_clear_rejection(name: str, to_cloudeye, logs) -> None:
+def test_an_unsupported_trigger_is_one_clear_rejection(name: str, to_cloudeye, forwarder_logs) -> None:
     answer = index.handler(load_event(name), FakeContext())
     assert answer["trigger"] == name
     assert (answer["received"], answer["accepted"], answer["rejected"], answer["failed"]) == (1, 0, 1, 0)
     assert to_cloudeye.stored_events() == []
-    (reject,) = log_lines(logs.records, "rejected")
+    (reject,) = log_lines(forwarder_logs.records, "rejected")
     assert reject["trigger"] == name
     assert reject["errors"][0]["field"] == "(payload)"
     assert reject["reason"].startswith(f"(payload): a payload of the {NOT_TAKEN[name]} trigger")
@@ -97,10 +75,10 @@ def test_an_unsupported_trigger_is_one_clear_rejection(name: str, to_cloudeye, l
     assert reject["raw"] == "null"  # the document, object or audit record itself is not logged
 
 
-def test_a_timer_with_plain_text_is_one_rejection(to_cloudeye, logs) -> None:
+def test_a_timer_with_plain_text_is_one_rejection(to_cloudeye, forwarder_logs) -> None:
     answer = index.handler(fired_now(load_event("timer_text")), FakeContext())
     assert (answer["trigger"], answer["received"], answer["rejected"]) == ("timer", 1, 1)
     assert to_cloudeye.stored_events() == []
-    (reject,) = log_lines(logs.records, "rejected")
+    (reject,) = log_lines(forwarder_logs.records, "rejected")
     assert reject["reason"].startswith("(message): the timer's user_event is not JSON")
     assert reject["position"] == {"timer": "Timer_001"}

@@ -72,24 +72,24 @@ class HttpAnswer:
 
 def normalise_headers(headers: Any) -> dict[str, str]:
     """Lower-case names; a list value (multi-value headers) becomes its comma-joined text."""
-    if not isinstance(headers, Mapping):
-        return {}
-    result: dict[str, str] = {}
-    for name, value in headers.items():
-        if isinstance(value, list | tuple):
-            value = ",".join(str(item) for item in value)
-        result[str(name).lower()] = "" if value is None else str(value)
-    return result
+    joined = _as_text(headers, lambda values: ",".join(str(item) for item in values))
+    return {name.lower(): value for name, value in joined.items()}
 
 
 def normalise_query(query: Any) -> dict[str, str]:
     """Query parameters as text; of a repeated parameter the first value counts."""
-    if not isinstance(query, Mapping):
+    return _as_text(query, lambda values: values[0] if values else "")
+
+
+def _as_text(mapping: Any, one_of: Callable[[list[Any] | tuple[Any, ...]], Any]) -> dict[str, str]:
+    """Names and values as text (``None`` as ""); ``one_of`` makes one value of a list value.
+    Anything but a mapping (a platform that sent none) is empty."""
+    if not isinstance(mapping, Mapping):
         return {}
     result: dict[str, str] = {}
-    for name, value in query.items():
+    for name, value in mapping.items():
         if isinstance(value, list | tuple):
-            value = value[0] if value else ""
+            value = one_of(value)
         result[str(name)] = "" if value is None else str(value)
     return result
 

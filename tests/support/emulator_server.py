@@ -12,18 +12,16 @@ In tests use the ``emulator`` (session) / ``cloudeye`` (per test, reset) fixture
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.support.wsgi_thread import ServedApp
+from tests.support.environ import preserved
+from tests.support.wsgi_thread import AppServer, Reply, ServedApp
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_SOURCE = ROOT / "emulator" / "main.py"
@@ -43,17 +41,12 @@ def load_emulator_app() -> Any:
     ``emulator/`` to ``sys.path``. The app keeps working without any of them."""
     import functions_framework
 
-    saved_env = {name: os.environ.get(name) for name in _FF_VARIABLES}
     saved_main = sys.modules.get("main")
     saved_path = list(sys.path)
     try:
-        return functions_framework.create_app(target="cloudeye", source=str(EMULATOR_SOURCE))
+        with preserved(_FF_VARIABLES):
+            return functions_framework.create_app(target="cloudeye", source=str(EMULATOR_SOURCE))
     finally:
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if saved_main is None:
             sys.modules.pop("main", None)
         else:
@@ -64,29 +57,15 @@ def load_emulator_app() -> Any:
                 sys.path.remove(emulator_dir)
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP answer: status, headers (lower-case names) and the raw body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
-class EmulatorServer:
+class EmulatorServer(AppServer):
     """The emulator app (``emulator/main.py``, target ``cloudeye``) on a loopback port.
 
     ``access_key`` / ``secret_key`` are the keys it accepts (pinned in-process, so tests that
     isolate ``os.environ`` do not change them); ``project_id`` is the default project the
     helpers use.
     """
+
+    request_timeout_s = 30
 
     def __init__(
         self,
@@ -120,12 +99,6 @@ class EmulatorServer:
 
         self._served.stop()
         auth.unpin()
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # addresses -----------------------------------------------------------------------------
 
@@ -307,19 +280,6 @@ class EmulatorServer:
             body=body,
         )
         return dict(Signer(BasicCredentials(self.access_key, self.secret_key)).sign(request).header_params)
-
-    def request(
-        self, method: str, target: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> Reply:
-        """A plain HTTP request to this server (no signing)."""
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            connection.request(method, target, body=body or None, headers=dict(headers or {}))
-            response = connection.getresponse()
-            data = response.read()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-        finally:
-            connection.close()
 
     def sdk_client(self, *, access_key: str | None = None, secret_key: str | None = None) -> Any:
         """The official ``huaweicloudsdkces`` v1 ``CesClient`` pointed at this server."""

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from tests.support.golden import load_event
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -34,9 +36,40 @@ def make_event(
     }
 
 
+def short_event(name: str = "DiskFull", *, time_ms: int | None = None, **detail: Any) -> dict[str, Any]:
+    """A valid custom event with only the fields Cloud Eye requires (plus ``detail``), from a
+    second before ``time_ms`` (default now)."""
+    return {
+        "event_name": name,
+        "event_source": "ops.Storage",
+        "time": (time_ms if time_ms is not None else now_ms()) - 1_000,
+        "detail": {"event_type": "EVENT.CUSTOM", **detail},
+    }
+
+
 def make_events(count: int, *, now: int | None = None, name: str = "BatchEvent") -> list[dict[str, Any]]:
     moment = now if now is not None else now_ms()
     return [make_event(index, now=moment, name=name) for index in range(count)]
+
+
+def loopback_env(url: str, **extra: str) -> dict[str, str]:
+    """The forwarder's settings for a Cloud Eye stand-in at ``url``: test keys, a fixed project."""
+    return {
+        "CLOUDEYE_ENDPOINT": url,
+        "HUAWEICLOUD_SDK_AK": "test-access-key",
+        "HUAWEICLOUD_SDK_SK": "test-secret-key",
+        "HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef",
+        **extra,
+    }
+
+
+def kafka_batch(*messages: str, topic: str = "cloudeye-events") -> dict[str, Any]:
+    """The published DMS for Kafka trigger payload (tests/events/kafka.json), sent now, carrying
+    ``messages`` in one record."""
+    payload = load_event("kafka")
+    payload["event_time"] = int(time.time())
+    payload["records"] = [{"messages": list(messages), "topic_id": topic}]
+    return payload
 
 
 class FakeContext:

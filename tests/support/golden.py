@@ -17,6 +17,22 @@ from typing import Any
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 PLACEHOLDER = "__NOW_MS__"
 
+# The events inside each payload that carries some, in input order (read off tests/events/*.json).
+EVENTS_INSIDE = {
+    "apig": ["OrderBacklogHigh", "PaymentRetryStorm", "NightlyExportDone"],
+    "apig_console": ["ConsoleTestEvent", "ConsoleTestEvent2"],
+    "kafka": ["DiskAlmostFull", "CertExpiring", "CertRenewed", "BackupFailed"],
+    "kafka_flat": ["CacheEvictionsHigh", "CacheFailover"],
+    "kafka_opensource": ["LagAboveLimit", "LagBackToNormal"],
+    "rocketmq": ["InventorySyncLag", "InventorySyncOk"],
+    "rabbitmq": ["QueueConsumerDown", "QueueConsumerBack"],
+    "smn": ["DeployStarted", "DeployFinished", "SmokeTestFailed"],
+    "dis": ["LoginFailuresSpike", "WafBlockRateHigh", "WafRuleUpdated"],
+    "pubsub": ["BucketPolicyChanged", "BucketQuotaNear"],
+    "timer": ["ForwarderHeartbeat"],
+    "timer_events": ["NightlyCheckStarted", "NightlyCheckReminder"],
+}
+
 
 def golden_names() -> list[str]:
     return sorted(path.stem for path in EVENTS_DIR.glob("*.json"))

@@ -10,7 +10,6 @@ in a test reaches the served app.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -22,9 +21,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.emulator_server import Reply
 from tests.support.environ import preserved
-from tests.support.wsgi_thread import ServedApp
+from tests.support.wsgi_thread import AppServer, Reply, ServedApp
 
 MAIN_SOURCE = Path(__file__).resolve().parents[2] / "function" / "main.py"
 _FF_VARIABLES = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "FUNCTION_SOURCE")
@@ -39,7 +37,7 @@ def create_app(target: str = "ingest") -> Any:
         return functions_framework.create_app(target=target, source=str(MAIN_SOURCE))
 
 
-class IngestServer:
+class IngestServer(AppServer):
     def __init__(self, target: str = "ingest", host: str = "127.0.0.1") -> None:
         self.target = target
         self.host = host
@@ -54,27 +52,9 @@ class IngestServer:
     def stop(self) -> None:
         self._served.stop()
 
-    def __enter__(self) -> IngestServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    def request(
-        self, method: str, target: str = "/", *, body: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> Reply:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            connection.request(method, target, body=body or None, headers=dict(headers or {}))
-            response = connection.getresponse()
-            data = response.read()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-        finally:
-            connection.close()
 
     def post(
         self,
