@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT, served
+from benchmarks.workload import GROUP_IDS
 
 READY_PREFIX = "EMULATOR-READY "
 EMULATOR_SOURCE = Path(ROOT) / "emulator" / "main.py"
@@ -26,7 +27,12 @@ class ServedEmulator(served.ChildServer):
     """``with ServedEmulator() as emulator: emulator.url; emulator.set_faults(max_per_second=20)``."""
 
     def __enter__(self) -> ServedEmulator:
-        env = {**os.environ, "EMULATOR_AK": ACCESS_KEY, "EMULATOR_SK": SECRET_KEY}
+        env = {
+            **os.environ,
+            "EMULATOR_AK": ACCESS_KEY,
+            "EMULATOR_SK": SECRET_KEY,
+            "EMULATOR_RESOURCE_GROUPS": ",".join(GROUP_IDS),
+        }
         self._start("benchmarks.served_emulator", ["--port", "0"], env, READY_PREFIX)
         return self
 
