@@ -142,7 +142,7 @@ def test_status_for(statuses: list[str], failure: str | None, expected: int) -> 
     assert http_ingest.status_for(report) == expected
 
 
-# --- functions-framework over a real socket (issue 4, must show 2) ------------------------------
+# --- functions-framework over a real socket -------------------------------------------------------
 
 
 def test_250_valid_events_answer_201_in_order_in_3_requests(ingest_server, to_cloudeye) -> None:

@@ -1,4 +1,4 @@
-"""Malformed input never raises and never answers 500, through either entry (issue 4, must show 5).
+"""Malformed input never raises and never answers 500, through either entry.
 
 Kept small here (a separate reliability suite fuzzes far more inputs).
 """

@@ -1,4 +1,4 @@
-"""Settings and credentials (SPEC section 5): env names, endpoints, agency credentials, refusals."""
+"""Settings and credentials: env names, endpoints, agency credentials, refusals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input safety (issue 8): what a caller or a setting controls cannot redirect, inflate or time a request.
+"""Input safety: what a caller or a setting controls cannot redirect, inflate or time a request.
 
 - Project ids and event names cannot change the request path: a project id must match
   ``^[A-Za-z0-9-]{1,64}$`` before any URL is built (settings and client both check), and an event
