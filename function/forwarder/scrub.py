@@ -2,8 +2,9 @@
 
 An upstream may quote what it was sent: a 401 that names the access key, a proxy that echoes the
 request headers (the security token, the IAM token). Such text ends up in answers, log lines and
-exceptions, so it passes through :func:`scrub` first: every configured credential and every
-``ak:<value>`` / ``Access=<value>`` / ``Credential=<value>`` fragment becomes ``***``.
+exceptions, so it passes through :func:`scrub` first: every configured credential, every
+``ak:<value>`` / ``Access=<value>`` / ``Credential=<value>`` fragment and every echoed token header
+becomes ``***``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 MASK = "***"
-# "ak: ABC", "AK=ABC", "Access=ABC" (the signature header), "Credential=ABC/..." (other signers).
+# "ak: ABC", "AK=ABC", "Access=ABC" (the signature header), "Credential=ABC/..." (other signers),
+# and echoed token headers ("X-Auth-Token: ...", "X-Security-Token: ..."), whatever their value.
 _FRAGMENTS = re.compile(
-    r"(?i)(?<![A-Za-z0-9])((?:ak|access[_ -]?key(?:[_ -]?id)?|access|credential)\s*[:=]\s*)"
+    r"(?i)(?<![A-Za-z0-9])((?:ak|access[_ -]?key(?:[_ -]?id)?|access|credential"
+    r"|x-auth-token|x-security-token|x-subject-token)\s*[:=]\s*)"
     r"[\"']?[A-Za-z0-9+/=_.-]+"
 )
 
