@@ -114,6 +114,7 @@ def _report(
             for index, errors in validation.errors.items():
                 results[index] = rejected(index, _error_items(errors))
             late = validation.retimed
+            had_copies = False
             for index, event in validation.valid:
                 names[index] = name = event["event_name"]
                 # Cloud Eye's same-event rule: equal time, source, name, type, state, level, user,
@@ -137,10 +138,14 @@ def _report(
                 )
                 key = (rest << TIME_BITS) | (late.get(index, event["time"]) if late else event["time"])
                 first = setdefault(key, index)
-                if first == index:
-                    yield index, event
-                else:
+                if first != index:
                     copies[index] = first
+                    had_copies = True
+            # The validation's own pairs go on, not new ones: no per-event tuple, no per-event yield.
+            if had_copies:
+                yield from [pair for pair in validation.valid if pair[0] not in copies]
+            else:
+                yield from validation.valid
 
     chunks = iter_chunks(valid_events(), oversized, max_bytes=settings.max_request_bytes)
     report = Report(results=[], dry_run=dry_run)
