@@ -200,12 +200,12 @@ def _send(
         # In the worker, as each request ends: these results are ready when the last one is.
         for part in outcome.parts:
             if part.verdict == "accepted":
+                # The client hands over a string event_id per event, or none (ids unknown).
                 for index, created in zip(part.indexes, part.created or (), strict=True):
-                    event_id = created.get("event_id")
                     accepted: AcceptedResult = {
                         "index": index,
                         "status": ACCEPTED,
-                        "event_id": event_id if isinstance(event_id, str) else None,
+                        "event_id": created.get("event_id"),
                         "event_name": names[index],
                     }
                     results[index] = accepted
