@@ -852,8 +852,10 @@ def test_a_refused_connection_names_the_address_tried() -> None:
         b'{"event_id": "x"}',
         b'[{"event_id": "only-one"}]',
         b'[{"event_id": 5}, {"event_id": 6}]',
+        b'[["event_id"], "event_id"]',
+        b'[{"event_name": "a"}, {"event_name": "b"}]',
     ],
-    ids=["deep", "text", "empty", "object", "short", "not-text-ids"],
+    ids=["deep", "text", "empty", "object", "short", "not-text-ids", "not-objects", "no-ids"],
 )
 def test_an_odd_2xx_body_means_accepted_with_unknown_ids_and_one_warning(body: bytes, caplog) -> None:
     caplog.set_level("WARNING", logger="forwarder")

@@ -469,3 +469,27 @@ def test_the_json_array_pass_declines_hostile_values_for_the_per_item_path() -> 
     body = json.dumps([make_event(), with_path(make_event(), "time", -(10**4299))])
     assert validate_json_array(body, clock=clock) is None
     assert validate_json_array("[" * 100_000 + "]" * 100_000, clock=clock) is None
+
+
+RESOURCE_NAMES_ACCEPTED = [
+    "ecs-01", "web-01.example.com", "db@prod", "my vm", "数据库 主", "Ünïcødé", "n" * 128
+]
+RESOURCE_NAMES_REFUSED = ["ecs:01", "数据库!", "a\u00b2", "", "数" * 129, "a\ud800", 7, None]
+
+
+def test_resource_names_get_the_same_verdict_on_both_paths() -> None:
+    from forwarder.events import validate_json_array
+
+    for name in RESOURCE_NAMES_ACCEPTED:
+        event = make_event(resource_name=name)
+        assert_valid(event)
+        outcome = validate_json_array(json.dumps([event], ensure_ascii=False).encode(), clock=clock)
+        assert outcome is not None and outcome.valid[0][1]["detail"]["resource_name"] == name
+    for name in RESOURCE_NAMES_REFUSED:
+        event = make_event(resource_name=name)
+        # One error for the field, whichever check refused it: a string type or the character rule.
+        assert [error.field for error in errors_of(event)] == ["detail.resource_name"]
+        words = ("string",) if not isinstance(name, str) else ("1-128 letters (Chinese too)",)
+        assert_rejected(event, "detail.resource_name", *words)
+        if "\ud800" not in str(name):
+            assert validate_json_array(json.dumps([event]), clock=clock) is None

@@ -279,6 +279,50 @@ def test_copies_inside_one_batch_are_sent_once_and_share_the_event_id() -> None:
     assert [r["index"] for r in report.results] == [0, 1, 2, 3, 4]
 
 
+IDENTITY_CHANGES = [
+    ("time", NOW - 1),
+    ("event_source", "app.billing"),
+    ("event_name", "e9"),
+    ("detail.event_state", "warning"),
+    ("detail.event_level", "Minor"),
+    ("detail.event_user", "ops"),
+    ("detail.resource_id", "vm-2"),
+    ("detail.resource_name", "vm two"),
+]
+NOT_IDENTITY_CHANGES = [
+    ("detail.content", "other words"),
+    ("detail.event_type", None),  # absent means EVENT.CUSTOM
+    ("detail.group_id", "rg15221211517051YWWkEnVd"),
+    ("detail.sub_event_type", "SUB_EVENT.OPS"),
+    ("detail.dimensions", [{"name": "zone", "value": "a"}]),
+]
+
+
+def _changed(path: str, value: Any) -> dict[str, Any]:
+    event = {**_event(1), "detail": {**_event(1)["detail"], "event_state": "normal", "resource_id": "vm-1"}}
+    if path.startswith("detail."):
+        detail = event["detail"]
+        key = path.removeprefix("detail.")
+        if value is None:
+            del detail[key]
+        else:
+            detail[key] = value
+    else:
+        event[path] = value
+    return event
+
+
+@pytest.mark.parametrize(("path", "value"), IDENTITY_CHANGES + NOT_IDENTITY_CHANGES)
+def test_one_field_decides_whether_two_events_are_copies(path: str, value: Any) -> None:
+    original = _changed("detail.content", "The financial system was invaded")
+    settings = Settings.from_env(environ={})
+    items = [original, _changed(path, value)]
+    report = report_events(items, settings=settings, dry_run=True, clock=lambda: NOW)
+    copy_of = report.results[1].get("copy_of")
+    assert copy_of == (None if (path, value) in IDENTITY_CHANGES else 0)
+    assert report.stats["requests_needed"] == 1
+
+
 def test_a_copy_of_an_event_cloud_eye_refused_is_refused_too() -> None:
     refused = {"error_code": "ces.0014", "error_msg": "no such resource group"}
     bad = {**_event(1), "detail": {"group_id": "rg15221211517051YWWkEnVd"}}

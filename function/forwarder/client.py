@@ -695,11 +695,7 @@ def _created(answer: _Answer, expected: int) -> list[dict[str, Any]]:
         data = json.loads(answer.body) if answer.body else None
     except (ValueError, RecursionError):
         data = None
-    if (
-        isinstance(data, list)
-        and len(data) == expected
-        and all(type(item) is dict and type(item.get("event_id")) is str for item in data)
-    ):
+    if isinstance(data, list) and len(data) == expected and _each_has_an_event_id(data):
         return data
     log_line(
         logging.WARNING,
@@ -710,3 +706,12 @@ def _created(answer: _Answer, expected: int) -> list[dict[str, Any]]:
         body_bytes=len(answer.body),
     )
     return [{} for _ in range(expected)]
+
+
+def _each_has_an_event_id(items: list[Any]) -> bool:
+    """Whether every item is an object with a string ``event_id`` (JSON gives dicts, lists,
+    strings, numbers, booleans or None: all but a dict fail the lookup)."""
+    try:
+        return all([type(item["event_id"]) is str for item in items])
+    except (TypeError, KeyError, IndexError):
+        return False

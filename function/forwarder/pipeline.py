@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .batching import Oversized, iter_chunks
 from .events import (
+    MAX_TIME_MS,
     FieldError,
     Validation,
     now_ms,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .client import ChunkOutcome, CloudEyeClient
 
 NO_RESULT = "no result recorded"
+# Every valid event's `time` fits in this many bits: the copy check's key packs it exactly.
+TIME_BITS = MAX_TIME_MS.bit_length()
 
 
 def report_events(
@@ -85,26 +88,6 @@ def _late(settings: Settings) -> str:
     return settings.late_events
 
 
-class _SeenEvents:
-    """The first index of each event identity in a batch.
-
-    Keyed by two hashes of the identity packed into one integer (128 bits): an integer is not
-    tracked by the garbage collector, where 10,000 kept tuples would double its collections. Two
-    identities that differ in one field never share a tuple hash; differing in several, they share
-    both by chance about once in 2^128.
-    """
-
-    __slots__ = ("_first",)
-
-    def __init__(self) -> None:
-        self._first: dict[int, int] = {}
-
-    def first(self, key: tuple[Any, ...], index: int) -> int:
-        """The index of the first event with identity ``key`` (``index`` if this is the first)."""
-        packed = (hash(key) << 64) ^ hash(key[::-1])
-        return self._first.setdefault(packed, index)
-
-
 def _report(
     validations: Iterable[Validation],
     settings: Settings,
@@ -118,11 +101,12 @@ def _report(
     results: list[Result | None] = []
     names: list[str] = []
     retimed: dict[int, int] = {}
-    seen = _SeenEvents()
+    first_of: dict[int, int] = {}  # identity key (see below) -> index of the first event with it
     copies: dict[int, int] = {}  # index of a copy -> index of the event sent for it
     oversized: list[Oversized] = []
 
     def valid_events() -> Iterator[tuple[int, dict[str, Any]]]:
+        setdefault = first_of.setdefault
         for validation in validations:
             results.extend([None] * validation.count)
             names.extend([""] * validation.count)
@@ -130,27 +114,38 @@ def _report(
             for index, errors in validation.errors.items():
                 results[index] = rejected(index, _error_items(errors))
             late = validation.retimed
+            had_copies = False
             for index, event in validation.valid:
                 names[index] = name = event["event_name"]
-                # Cloud Eye's same-event rule, written out here: this runs once per event. The
-                # original time for a retimed event: two late copies are still copies.
+                # Cloud Eye's same-event rule: equal time, source, name, type, state, level, user,
+                # resource id and resource name. The type is left out as validation lets only
+                # EVENT.CUSTOM (or nothing, meaning the same) through. The key packs the exact
+                # time (TIME_BITS) under a hash of the rest: an integer, untracked by the
+                # garbage collector, and two different events share one only if their times are
+                # equal and their hashes collide (about once in 2^64). A retimed event is keyed by
+                # its original time: two late copies are still copies.
                 field = event["detail"].get
-                key = (
-                    late.get(index, event["time"]) if late else event["time"],
-                    event["event_source"],
-                    name,
-                    field("event_type") or "EVENT.CUSTOM",  # absent means EVENT.CUSTOM
-                    field("event_state"),
-                    field("event_level"),
-                    field("event_user"),
-                    field("resource_id"),
-                    field("resource_name"),
+                rest = hash(
+                    (
+                        event["event_source"],
+                        name,
+                        field("event_state"),
+                        field("event_level"),
+                        field("event_user"),
+                        field("resource_id"),
+                        field("resource_name"),
+                    )
                 )
-                first = seen.first(key, index)
-                if first == index:
-                    yield index, event
-                else:
+                key = (rest << TIME_BITS) | (late.get(index, event["time"]) if late else event["time"])
+                first = setdefault(key, index)
+                if first != index:
                     copies[index] = first
+                    had_copies = True
+            # The validation's own pairs go on, not new ones: no per-event tuple, no per-event yield.
+            if had_copies:
+                yield from [pair for pair in validation.valid if pair[0] not in copies]
+            else:
+                yield from validation.valid
 
     chunks = iter_chunks(valid_events(), oversized, max_bytes=settings.max_request_bytes)
     report = Report(results=[], dry_run=dry_run)
@@ -205,12 +200,12 @@ def _send(
         # In the worker, as each request ends: these results are ready when the last one is.
         for part in outcome.parts:
             if part.verdict == "accepted":
+                # The client hands over a string event_id per event, or none (ids unknown).
                 for index, created in zip(part.indexes, part.created or (), strict=True):
-                    event_id = created.get("event_id")
                     accepted: AcceptedResult = {
                         "index": index,
                         "status": ACCEPTED,
-                        "event_id": event_id if isinstance(event_id, str) else None,
+                        "event_id": created.get("event_id"),
                         "event_name": names[index],
                     }
                     results[index] = accepted
