@@ -1,6 +1,6 @@
 """Mutation testing with mutmut: `make mutate`, `make mutate MODULES="signer batching"`.
 
-Usage: python scripts/mutate.py run [--max-children N] [MODULE ...]
+Usage: python scripts/mutate.py run [--max-children N] [MODULE or MUTANT ...]
        python scripts/mutate.py report [MODULE ...]
        python scripts/mutate.py show|apply|results|browse ... (passed to mutmut)
 
@@ -59,6 +59,8 @@ def _patch_mutmut() -> None:
 
 
 def _pattern(module: str) -> str:
+    if "__mutmut_" in module:  # one mutant, by the name `report` prints
+        return module
     name = module.removesuffix(".py").replace("/", ".")
     name = name.removeprefix(f"{PACKAGE_DIR}.")
     if "." not in name:
