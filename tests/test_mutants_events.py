@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from forwarder import events
 from forwarder.events import validate_events, validate_json_array
 
 NOW = 1_709_294_400_000  # 2024-03-01T12:00:00Z
@@ -112,3 +113,24 @@ def test_json_array_path_gives_the_same_window_reason() -> None:
     assert [(e.field, e.message) for e in outcome.errors[0]] == [
         ("time", f"is 1 s further ahead than Cloud Eye accepts {AHEAD_TIME}")
     ]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        # A pattern on a field without a plain-words reason (one added later) names the pattern.
+        (
+            {"type": "string_pattern_mismatch", "loc": ("new",), "ctx": {"pattern": "^x$"}, "msg": "m"},
+            "must match ^x$",
+        ),
+        # pydantic's other spellings of the same kinds.
+        ({"type": "str_type", "loc": ("event_name",), "msg": "m"}, "must be a string"),
+        ({"type": "model_type", "loc": ("detail",), "msg": "m"}, "must be an object"),
+        # A rule's own message; pydantic's text when there is none, or for a kind not listed.
+        ({"type": "value_error", "loc": ("time",), "ctx": {"error": "own words"}, "msg": "m"}, "own words"),
+        ({"type": "value_error", "loc": ("time",), "ctx": {}, "msg": "Value error, x"}, "Value error, x"),
+        ({"type": "int_parsing", "loc": ("time",), "msg": "Not an integer"}, "Not an integer"),
+    ],
+)
+def test_reasons_for_error_kinds_the_model_does_not_raise_today(error: dict[str, Any], reason: str) -> None:
+    assert events._reason(error) == reason
