@@ -76,3 +76,59 @@ def test_bracketed_ipv6_loopback_is_loopback() -> None:
 
 def test_secret_repr_hides_the_value() -> None:
     assert repr(Secret("s3cret")) == "Secret('**********')"
+
+
+SEND = {"HUAWEICLOUD_SDK_PROJECT_ID": PROJECT, "CLOUDEYE_REGION": "eu-de"}
+KEYS = {**SEND, "HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"}
+NOT_ASCII = "has characters that cannot be sent in an HTTP header (only printable ASCII is allowed)"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"HUAWEICLOUD_SDK_PROJECT_ID": "a" * 65},
+            "HUAWEICLOUD_SDK_PROJECT_ID must be 1-64 letters, digits or '-' (got 65 characters)",
+        ),
+        ({"FORWARDER_INGEST_TOKEN": "tøken"}, f"FORWARDER_INGEST_TOKEN {NOT_ASCII}"),
+        (
+            {"FORWARDER_DEFAULT_SOURCE": "nodot"},
+            "FORWARDER_DEFAULT_SOURCE must look like 'service.item' (each part 3-32 letters, digits or "
+            "'_', starting with a letter); got 'nodot'",
+        ),
+    ],
+)
+def test_shape_errors_word_for_word(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ=environ)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"CLOUDEYE_REGION": "eu-de", "CLOUDEYE_AUTH_TOKEN": "t"},
+            "HUAWEICLOUD_SDK_PROJECT_ID is not set (nor FunctionGraph's RUNTIME_PROJECT_ID)",
+        ),
+        ({**SEND, "HUAWEICLOUD_SDK_SK": "sk"}, "HUAWEICLOUD_SDK_AK is not set (HUAWEICLOUD_SDK_SK is)"),
+        (
+            SEND,
+            "no credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, give the function an agency, "
+            "or set CLOUDEYE_AUTH_TOKEN",
+        ),
+        (
+            {**KEYS, "HUAWEICLOUD_SDK_AK": "ák"},
+            f"HUAWEICLOUD_SDK_AK (or the agency's access key) {NOT_ASCII}",
+        ),
+        (
+            {**KEYS, "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tö"},
+            f"HUAWEICLOUD_SDK_SECURITY_TOKEN (or the agency's security token) {NOT_ASCII}",
+        ),
+        ({**SEND, "CLOUDEYE_AUTH_TOKEN": "tö"}, f"CLOUDEYE_AUTH_TOKEN {NOT_ASCII}"),
+    ],
+)
+def test_cannot_send_errors_word_for_word(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ=environ).require_sending()
+    assert str(refused.value) == message
