@@ -132,3 +132,21 @@ def test_cannot_send_errors_word_for_word(environ: dict[str, str], message: str)
     with pytest.raises(SettingsError) as refused:
         Settings.from_env(environ=environ).require_sending()
     assert str(refused.value) == message
+
+
+def test_agency_keys_from_headers_without_a_token_have_none() -> None:
+    headers = {"X-CFF-Security-Access-Key": "h-ak", "X-CFF-Security-Secret-Key": "h-sk"}
+    settings = Settings.from_env(environ={}, headers=headers)
+    assert (settings.credential_source, settings.access_key) == ("agency", "h-ak")
+    assert settings.secret_key == Secret("h-sk")
+    assert settings.security_token is None
+
+
+def test_endpoint_loses_only_its_trailing_slashes() -> None:
+    assert check_endpoint("https://ces.example.X//") == "https://ces.example.X"
+
+
+def test_smallest_body_limit_is_one_byte() -> None:
+    assert Settings.from_env(environ={"FORWARDER_MAX_BODY_BYTES": "1"}).max_body_bytes == 1
+    with pytest.raises(SettingsError, match="FORWARDER_MAX_BODY_BYTES"):
+        Settings.from_env(environ={"FORWARDER_MAX_BODY_BYTES": "0"})
