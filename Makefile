@@ -25,9 +25,10 @@ test-fast: $(STAMP)
 
 # Mutation testing (README: Development), not part of `make test`: plants small bugs in
 # function/forwarder/ and deploy/ one at a time and checks a test fails for each. Prints the score
-# per module and the mutants no test killed. `make mutate MODULES="signer batching"` (or
-# MODULES=deploy.template) tests a subset; CHILDREN=<n> parallel runs (default 2). Results stay in
-# mutants/, so a second run only re-tests what changed; `rm -rf mutants` starts afresh.
+# per module and the mutants no test killed. Results stay in mutants/: a second run only tests new
+# or changed functions (`rm -rf mutants` starts afresh). `make mutate MODULES="signer batching"`
+# (or MODULES=deploy.template) re-tests all mutants of those modules; CHILDREN=<n> parallel runs
+# (default 2).
 mutate: $(STAMP)
 	$(BIN)/python scripts/mutate.py run --max-children $(or $(CHILDREN),2) $(MODULES)
 

@@ -5,17 +5,18 @@ Usage: python scripts/mutate.py run [--max-children N] [MODULE or MUTANT ...]
        python scripts/mutate.py show|apply|results|browse ... (passed to mutmut)
 
 A MODULE is a module of the forwarder package (``signer``) or a dotted name (``deploy.template``).
-`run` mutates, runs the tests that reach each mutant (mutants/ holds the copies and the
-results, so a second run only tests what changed), then prints `report`: the mutation score per
+`run` mutates, runs the tests that reach each mutant, then prints `report`: the mutation score per
 module and every mutant that was not killed. Each one is either killed by a test or explained in
-tests/mutation_survivors.md.
+tests/mutation_survivors.md. mutants/ holds the copies and the results: without arguments a
+second run only tests new or changed functions; with MODULEs it re-tests all of their mutants.
 
-Two things are adapted here rather than in mutmut's configuration:
+Three things are adapted here rather than in mutmut's configuration:
 - mutmut names a mutant after its file path, `function/forwarder/signer.py` giving
   `function.forwarder.signer`, but the package is imported as `forwarder` (function/ is on the
   path, as on the platform). Without the same name no test is ever linked to a mutant.
 - the tests also read files outside the mutated packages (the emulator, template.yaml, scripts);
   every top-level entry is copied into mutants/ so the copy is the whole project.
+- tests that start another interpreter run the mutated copy too (see set_mutant_under_test).
 """
 
 from __future__ import annotations
