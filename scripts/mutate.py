@@ -56,6 +56,7 @@ def _patch_mutmut() -> None:
     # Scripts started by their shebang look for the project's virtualenv next to them.
     venv = ROOT / "mutants" / ".venv"
     if not venv.exists() and (ROOT / ".venv").exists():
+        venv.parent.mkdir(exist_ok=True)
         venv.symlink_to(ROOT / ".venv")
 
 
