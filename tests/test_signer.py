@@ -237,7 +237,7 @@ def _assert_agrees(method, path, query, headers, body, ak, sk) -> None:
 def test_agrees_with_sdk_on_300_seeded_requests() -> None:
     rng = random.Random(20200608)
     requests = [_random_request(rng) for _ in range(300)]
-    # The generator covers what the issue asks for (so this test cannot pass on trivial inputs).
+    # The generator covers the hard cases (so this test cannot pass on trivial inputs).
     assert any(" " in r[1] for r in requests)
     assert any(not r[1].isascii() for r in requests)
     assert any(len({k for k, _ in r[2]}) < len(r[2]) for r in requests)  # repeated keys
