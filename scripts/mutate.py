@@ -100,13 +100,18 @@ def report(modules: list[str]) -> int:
 
     print(f"\n{'module':<28} {'mutants':>8} {'killed':>8} {'other':>6} {'score':>7}")
     total = Counter[str]()
+    by_package: dict[str, Counter[str]] = {}
     for module in sorted(by_module):
         counts = by_module[module]
         total += counts
+        by_package.setdefault(module.split(".")[0], Counter()).update(counts)
         print(_row(module, counts))
     if not total:
         print("no mutants tested yet: run `make mutate` first")
         return 1
+    if len(by_package) > 1:
+        for package in sorted(by_package):
+            print(_row(f"{package} (all modules)", by_package[package]))
     print(_row("all", total))
     if not_killed:
         print("\nNot killed (explained in tests/mutation_survivors.md; show one with")
