@@ -19,6 +19,21 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# The inner loop while editing: everything but the end-to-end runs marked slow (about a minute).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# Mutation testing (README: Development), not part of `make test`: plants small bugs in
+# function/forwarder/ and deploy/ one at a time and checks a test fails for each. Prints the score
+# per module and the mutants no test killed. Results stay in mutants/: a second run only tests new
+# or changed functions (`rm -rf mutants` starts afresh). `make mutate MODULES="signer batching"`
+# (or MODULES=deploy.template) re-tests all mutants of those modules; CHILDREN=<n> parallel runs
+# (default 2).
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py run --max-children $(or $(CHILDREN),2) $(MODULES)
+
+.PHONY: test-fast mutate
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis
 

@@ -43,9 +43,10 @@ def canonical_uri(path: str) -> str:
 
 
 def canonical_query(query: Iterable[tuple[str, object]]) -> str:
-    """Sorted ``key=value`` pairs; the SDK sorts the raw pairs before encoding them."""
+    """Sorted ``key=value`` pairs; like the SDK, the raw pairs are sorted before encoding, so
+    numbers sort as numbers (``9`` before ``10``)."""
     parts = []
-    for key, value in sorted(query, key=lambda kv: (kv[0], str(kv[1]))):
+    for key, value in sorted(query):
         if isinstance(value, bool):
             value = str(value).lower()
         parts.append(f"{_encode(key)}={_encode(str(value))}")

@@ -1,0 +1,136 @@
+"""Every reason an event can be refused for, word for word, and the time window's edges.
+
+The rule tests (test_events.py) check that a reason names the right words; these pin the whole
+text a user reads, so a changed or lost message fails a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from forwarder import events
+from forwarder.events import validate_events, validate_json_array
+
+NOW = 1_709_294_400_000  # 2024-03-01T12:00:00Z
+EARLIEST = NOW - 3_600_000 + 20_000
+LATEST = NOW + 600_000 - 20_000
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {"event_name": "a", "event_source": "abc.def", "time": NOW, "detail": {}, **fields}
+
+
+def refusal(item: Any) -> list[tuple[str, str]]:
+    outcome = validate_events([item], clock=lambda: NOW)
+    assert outcome.valid == []
+    return [(error.field, error.message) for error in outcome.errors[0]]
+
+
+PASSED_TIME = "(at most 1 hour minus 20 s in the past)"
+AHEAD_TIME = "(at most 10 minutes minus 20 s in the future)"
+NOT_A_NUMBER = "must be an integer UNIX timestamp in milliseconds"
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"event_source": "abc.def", "time": NOW, "detail": {}}, ("event_name", "is required")),
+        (event(extra=1), ("extra", "is not a field Cloud Eye accepts")),
+        (
+            event(event_name="1a"),
+            ("event_name", "must start with a letter and have 1-64 letters, digits or underscores"),
+        ),
+        (event(detail={"content": "x" * 4097}), ("detail.content", "must be at most 4096 characters")),
+        (
+            event(detail={"dimensions": [{"name": "a", "value": ""}]}),
+            ("detail.dimensions[0].value", "must be at least 1 character(s)"),
+        ),
+        (
+            event(detail={"dimensions": [{"name": "a", "value": "v"}] * 5}),
+            ("detail.dimensions", "must have at most 4 items"),
+        ),
+        (
+            event(detail={"event_state": "bad"}),
+            ("detail.event_state", "must be one of 'normal', 'warning' or 'incident'"),
+        ),
+        (
+            event(detail={"event_type": "EVENT.SYS"}),
+            (
+                "detail.event_type",
+                "EVENT.SYS is reserved for system events; users can only report EVENT.CUSTOM",
+            ),
+        ),
+        (event(event_name=5), ("event_name", "must be a string")),
+        (event(detail=[]), ("detail", "must be an object")),
+        (5, ("(event)", "must be an object")),
+        (event(detail={"dimensions": "x"}), ("detail.dimensions", "must be a list")),
+        (
+            event(detail={"content": "\ud800"}),
+            ("detail.content", "must be valid Unicode text (it holds an unpaired surrogate)"),
+        ),
+        (event(time=True), ("time", f"{NOT_A_NUMBER}, not true/false")),
+        (event(time=1.5), ("time", "must be a whole number of milliseconds, not a fraction")),
+        (event(time="soon"), ("time", NOT_A_NUMBER)),
+        (event(time=None), ("time", NOT_A_NUMBER)),
+    ],
+)
+def test_each_reason_word_for_word(item: Any, expected: tuple[str, str]) -> None:
+    assert refusal(item) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [
+        (EARLIEST - 1, f"is 1 s older than Cloud Eye accepts {PASSED_TIME}"),  # 1 ms rounds up to 1 s
+        (EARLIEST - 1000, f"is 1 s older than Cloud Eye accepts {PASSED_TIME}"),
+        (EARLIEST - 1001, f"is 2 s older than Cloud Eye accepts {PASSED_TIME}"),
+        (LATEST + 1, f"is 1 s further ahead than Cloud Eye accepts {AHEAD_TIME}"),
+        (LATEST + 1001, f"is 2 s further ahead than Cloud Eye accepts {AHEAD_TIME}"),
+        # 10^11 ms (1973) is the first value read as milliseconds rather than seconds.
+        (10**11, f"is 1609290820 s older than Cloud Eye accepts {PASSED_TIME}"),
+        (
+            10**11 - 1,
+            f"{10**11 - 1} looks like seconds; Cloud Eye wants milliseconds "
+            f"(did you mean {(10**11 - 1) * 1000}?)",
+        ),
+    ],
+)
+def test_window_reasons_word_for_word(time: int, message: str) -> None:
+    assert refusal(event(time=time)) == [("time", message)]
+
+
+def test_window_edges_are_inside() -> None:
+    outcome = validate_events([event(time=EARLIEST), event(time=LATEST)], clock=lambda: NOW)
+    assert [index for index, _ in outcome.valid] == [0, 1]
+
+
+def test_json_array_path_gives_the_same_window_reason() -> None:
+    data = f'[{{"event_name":"a","event_source":"abc.def","time":{LATEST + 1},"detail":{{}}}}]'
+    outcome = validate_json_array(data, clock=lambda: NOW)
+    assert outcome is not None and outcome.valid == []
+    assert [(e.field, e.message) for e in outcome.errors[0]] == [
+        ("time", f"is 1 s further ahead than Cloud Eye accepts {AHEAD_TIME}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        # A pattern on a field without a plain-words reason (one added later) names the pattern.
+        (
+            {"type": "string_pattern_mismatch", "loc": ("new",), "ctx": {"pattern": "^x$"}, "msg": "m"},
+            "must match ^x$",
+        ),
+        # pydantic's other spellings of the same kinds.
+        ({"type": "str_type", "loc": ("event_name",), "msg": "m"}, "must be a string"),
+        ({"type": "model_type", "loc": ("detail",), "msg": "m"}, "must be an object"),
+        # A rule's own message; pydantic's text when there is none, or for a kind not listed.
+        ({"type": "value_error", "loc": ("time",), "ctx": {"error": "own words"}, "msg": "m"}, "own words"),
+        ({"type": "value_error", "loc": ("time",), "ctx": {}, "msg": "Value error, x"}, "Value error, x"),
+        ({"type": "int_parsing", "loc": ("time",), "msg": "Not an integer"}, "Not an integer"),
+    ],
+)
+def test_reasons_for_error_kinds_the_model_does_not_raise_today(error: dict[str, Any], reason: str) -> None:
+    assert events._reason(error) == reason
