@@ -40,7 +40,7 @@ MIN_SPAN_S = 1.0
 DECREASE = 0.75
 # Growth while the rate is what holds requests back, per second: a fixed part (requests/s) and a
 # share of the rate itself.
-INCREASE_PER_S = 0.4
+INCREASE_PER_S = 0.6
 GROWTH_PER_S = 0.1
 # Never slower than this share of what got through over the window.
 FLOOR_SHARE = 0.9
