@@ -121,13 +121,15 @@ def test_after_a_cut_requests_start_one_spacing_apart() -> None:
 def test_a_turn_booked_after_growth_comes_sooner() -> None:
     clock = Clock()
     pace = cut_from_burst(clock, 8)  # 3 requests/s
-    clock.now += 2.0  # past the Retry-After
-    assert pace.reserve() == 0.0
-    pace.succeeded(waited=True)  # starts the growth clock
-    clock.now += 0.25
+    clock.now += 1.0  # the Retry-After has just passed
+    assert pace.reserve() == pytest.approx(0.0)
+    pace.succeeded(waited=True)  # growth counts from the end of the Retry-After: nothing yet
+    assert pace.rate == pytest.approx(3.0)
+    clock.now += 0.1
     pace.succeeded(waited=True)
-    assert pace.reserve() == pytest.approx(1 / pace.rate - 0.25)
-    assert 1 / pace.rate < 1 / 3
+    grown = 3.0 + 0.1 * (pacing.INCREASE_PER_S + pacing.GROWTH_PER_S * 3.0)
+    assert pace.rate == pytest.approx(grown)
+    assert pace.reserve() == pytest.approx(1 / grown - 0.1)  # one spacing at the grown rate
 
 
 def test_the_rate_grows_per_second_while_it_holds_requests_back() -> None:
