@@ -50,10 +50,9 @@ MIN_ATTEMPT_S = 0.05
 MAX_ERROR_TEXT = 300
 # Retry-After values are clamped to this: waiting longer inside one invocation helps nobody.
 MAX_RETRY_AFTER_S = 30.0
-# A fresh instance starts with one request in flight and doubles per round of successes up to
-# CLOUDEYE_MAX_CONCURRENCY: many instances starting at once against a shared account limit do not
-# all burst at width (every request past the limit in its first second is a 429).
-INITIAL_CONCURRENCY = 1
+# A fresh instance starts with this many requests in flight and doubles per round of successes
+# up to CLOUDEYE_MAX_CONCURRENCY (many instances starting at once do not all burst at full width).
+INITIAL_CONCURRENCY = 2
 # Answers whose events Cloud Eye refused: split the request to find the event(s) at fault.
 SPLIT_STATUSES = frozenset({400, 413})
 CREDENTIAL_STATUSES = frozenset({401, 403})
