@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ROOT, served, workload
+from benchmarks import ROOT, served
 
 READY_PREFIX = "EMULATOR-READY "
 EMULATOR_SOURCE = Path(ROOT) / "emulator" / "main.py"
@@ -26,9 +26,7 @@ class ServedEmulator(served.ChildServer):
     """``with ServedEmulator() as emulator: emulator.url; emulator.set_faults(max_per_second=20)``."""
 
     def __enter__(self) -> ServedEmulator:
-        groups = ",".join(workload.GROUP_IDS)  # the groups the benchmark's events name
         env = {**os.environ, "EMULATOR_AK": ACCESS_KEY, "EMULATOR_SK": SECRET_KEY}
-        env["EMULATOR_RESOURCE_GROUPS"] = groups
         self._start("benchmarks.served_emulator", ["--port", "0"], env, READY_PREFIX)
         return self
 

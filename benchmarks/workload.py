@@ -27,8 +27,6 @@ _TEXT = (
 WORDS = tuple(_TEXT.split())
 STATES = ("normal", "warning", "incident")
 LEVELS = ("Critical", "Major", "Minor", "Info")
-# Resource groups the events name; the served emulator is told they exist (it refuses unknown ones).
-GROUP_IDS = tuple(f"rg{number:022x}" for number in range(1, 9))  # a group id is exactly 24 characters
 USERS = ("ops/alerting", "deploy-bot", "svc_order", "oncall team")
 SUB_TYPES = ("SUB_EVENT.OPS", "SUB_EVENT.PLAN", "SUB_EVENT.CUSTOM")
 
@@ -42,7 +40,7 @@ def make_events(count: int, *, seed: int = SEED, now_ms: int | None = None) -> l
         content = " ".join(rng.choices(WORDS, k=rng.randint(4, 36)))
         detail: dict[str, Any] = {
             "content": content[:4096],
-            "group_id": rng.choice(GROUP_IDS),
+            "group_id": f"rg{rng.getrandbits(64):022x}",  # a group id is exactly 24 characters
             "resource_id": f"ecs-{rng.getrandbits(128):032x}",
             "resource_name": f"order-api-{rng.randint(1, 64)}",
             "event_state": rng.choice(STATES),
