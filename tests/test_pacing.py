@@ -1,4 +1,4 @@
-"""The per-instance rate controller: cut on 429, slow growth, spacing, jittered returns.
+"""The per-instance rate controller: cut on 429, growth, spacing, jittered returns, deadline hint.
 
 Every test drives it with an injected clock and random source: nothing sleeps, every bound exact.
 """
@@ -26,6 +26,21 @@ def controller(clock: Clock, seed: int = 7, enabled: bool = True) -> RateControl
     return RateController(clock=clock, rng=random.Random(seed), enabled=enabled)
 
 
+def sends(pace: RateController, clock: Clock, count: int, *, apart: float = 0.0) -> None:
+    """``count`` requests start ``apart`` seconds apart (no answers yet)."""
+    for _ in range(count):
+        assert pace.reserve() == 0.0
+        clock.now += apart
+
+
+def cut_from_burst(clock: Clock, burst: int, seed: int = 7) -> RateController:
+    """A controller whose first 429 came after a burst of ``burst`` requests, none answered."""
+    pace = controller(clock, seed)
+    sends(pace, clock, burst)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    return pace
+
+
 def test_unthrottled_nothing_is_paced() -> None:
     clock = Clock()
     pace = controller(clock)
@@ -34,33 +49,38 @@ def test_unthrottled_nothing_is_paced() -> None:
     assert pace.seconds_for(50) == 0.0
 
 
-def test_a_429_cuts_the_rate_to_a_share_of_what_got_through() -> None:
+def test_the_first_429_sets_the_rate_to_a_share_of_what_got_through() -> None:
     clock = Clock()
     pace = controller(clock)
-    for _ in range(20):  # 20 requests start and get through within one second
+    for _ in range(20):  # 20 requests start and get through within 0.8 s: 20/s (one second at least)
         pace.reserve()
         clock.now += 0.04
         pace.succeeded(waited=False)
-    sent_at = clock.now
     pace.reserve()
-    pace.throttled(sent_at=sent_at, retry_after=1.0)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
     assert pace.rate == pytest.approx(20 * pacing.DECREASE)
 
 
-def test_an_instance_that_got_nothing_through_halves_what_it_tried() -> None:
+def test_an_instance_that_got_nothing_through_counts_half_of_what_it_tried() -> None:
     clock = Clock()
-    pace = controller(clock)
-    for _ in range(8):  # a burst of 8, all throttled
-        pace.reserve()
-    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    pace = cut_from_burst(clock, 8)
     assert pace.rate == pytest.approx(8 / 2 * pacing.DECREASE)
+
+
+def test_a_later_429_cuts_the_rate_itself_not_the_few_successes_of_a_wait() -> None:
+    clock = Clock()
+    pace = cut_from_burst(clock, 40)
+    first = pace.rate
+    clock.now += 1.5  # waited out the Retry-After: nothing got through meanwhile
+    pace.reserve()
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(first * pacing.DECREASE)
 
 
 def test_the_rate_is_cut_once_per_round() -> None:
     clock = Clock()
     pace = controller(clock)
-    for _ in range(10):
-        pace.reserve()
+    sends(pace, clock, 10)
     burst_sent = clock.now
     pace.throttled(sent_at=burst_sent, retry_after=1.0)
     cut = pace.rate
@@ -73,7 +93,7 @@ def test_the_rate_is_cut_once_per_round() -> None:
     # A request sent after that and still throttled: the cut rate is too high, cut again.
     clock.now += 0.6
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate < cut
+    assert pace.rate == pytest.approx(cut * pacing.DECREASE)
 
 
 def test_the_rate_never_drops_below_the_floor() -> None:
@@ -81,60 +101,66 @@ def test_the_rate_never_drops_below_the_floor() -> None:
     pace = controller(clock)
     pace.reserve()
     for _ in range(50):
-        clock.now += 2  # nothing gets through, the old sends leave the window
+        clock.now += 2  # nothing gets through
         pace.throttled(sent_at=clock.now, retry_after=0.0)
     assert pace.rate == pacing.MIN_RATE
 
 
-def test_requests_are_spaced_at_the_learned_rate() -> None:
+def test_after_a_cut_requests_start_one_spacing_apart() -> None:
     clock = Clock()
-    pace = controller(clock)
-    for _ in range(8):
-        pace.reserve()
-    pace.throttled(sent_at=clock.now, retry_after=1.0)
-    rate = pace.rate
+    pace = cut_from_burst(clock, 8)
+    spacing = 1 / pace.rate
+    # The account is full: not even the next request goes at once; each books the next turn.
     waits = [pace.reserve() for _ in range(5)]
-    assert waits == pytest.approx([0.0, 1 / rate, 2 / rate, 3 / rate, 4 / rate])
-    assert pace.seconds_for(6) == pytest.approx(6 / rate)
+    assert waits == pytest.approx([spacing, 2 * spacing, 3 * spacing, 4 * spacing, 5 * spacing])
+    clock.now += 10 * spacing  # idle: the next one goes at once, the one after a spacing later
+    assert [pace.reserve(), pace.reserve()] == pytest.approx([0.0, spacing])
+    assert pace.seconds_for(6) == pytest.approx(6 * spacing)
 
 
-def test_the_rate_grows_by_a_fixed_amount_per_second_only_while_it_holds_requests_back() -> None:
+def test_a_turn_booked_after_growth_comes_sooner() -> None:
     clock = Clock()
-    pace = controller(clock)
-    for _ in range(40):
-        pace.reserve()
-    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    pace = cut_from_burst(clock, 8)  # 3 requests/s
+    clock.now += 1.0  # the Retry-After has just passed
+    assert pace.reserve() == pytest.approx(0.0)
+    pace.succeeded(waited=True)  # growth counts from the end of the Retry-After: nothing yet
+    assert pace.rate == pytest.approx(3.0)
+    clock.now += 0.1
+    pace.succeeded(waited=True)
+    grown = 3.0 + 0.1 * (pacing.INCREASE_PER_S + pacing.GROWTH_PER_S * 3.0)
+    assert pace.rate == pytest.approx(grown)
+    assert pace.reserve() == pytest.approx(1 / grown - 0.1)  # one spacing at the grown rate
+
+
+def test_the_rate_grows_per_second_while_it_holds_requests_back() -> None:
+    clock = Clock()
+    pace = cut_from_burst(clock, 40)
     start = pace.rate
     assert start == pytest.approx(40 / 2 * pacing.DECREASE)
-    clock.now += 5  # the burst leaves the window
-    pace.succeeded(waited=True)  # the first success after a cut only starts the clock
-    assert pace.rate == start
     clock.now += 0.5
+    pace.succeeded(waited=True)  # within Cloud Eye's Retry-After: no growth yet
+    assert pace.rate == start
+    clock.now += 1.0  # 0.5 s past the Retry-After
     pace.succeeded(waited=False)  # did not wait for its turn: proves nothing
     assert pace.rate == start
     clock.now += 0.25
     pace.succeeded(waited=True)
-    assert pace.rate == pytest.approx(start + 0.25 * pacing.INCREASE_PER_S)
-    clock.now += 30  # a long gap counts as one window at most
+    grown = start + 0.25 * (pacing.INCREASE_PER_S + pacing.GROWTH_PER_S * start)
+    assert pace.rate == pytest.approx(grown)
+    clock.now += 30  # a long gap was not the rate's doing: one second at most
     pace.succeeded(waited=True)
-    assert pace.rate == pytest.approx(start + 1.25 * pacing.INCREASE_PER_S)
+    assert pace.rate == pytest.approx(grown + pacing.INCREASE_PER_S + pacing.GROWTH_PER_S * grown)
 
 
-def test_slow_and_fast_instances_gain_the_same_per_second() -> None:
-    gains = []
-    for burst in (4, 40):  # cut to 1.8 and to 18 requests/s
+def test_every_instance_gains_the_fixed_part_whatever_its_rate() -> None:
+    for burst in (4, 40):  # cut to 1.5 and to 15 requests/s
         clock = Clock()
-        pace = controller(clock)
-        for _ in range(burst):
-            pace.reserve()
-        pace.throttled(sent_at=clock.now, retry_after=1.0)
-        clock.now += 5
+        pace = cut_from_burst(clock, burst)
+        clock.now += 1.0  # the Retry-After passes
         start = pace.rate
-        for _ in range(4):  # one success a second for four seconds
-            pace.succeeded(waited=True)
-            clock.now += 1
-        gains.append(pace.rate - start)
-    assert gains == pytest.approx([3 * pacing.INCREASE_PER_S] * 2)
+        clock.now += 1.0
+        pace.succeeded(waited=True)
+        assert pace.rate - start == pytest.approx(pacing.INCREASE_PER_S + pacing.GROWTH_PER_S * start)
 
 
 def test_the_rate_is_not_left_far_below_what_got_through() -> None:
@@ -150,35 +176,41 @@ def test_the_rate_is_not_left_far_below_what_got_through() -> None:
 
 
 @pytest.mark.parametrize("retry_after", [0.5, 1.0, 7.0, 30.0])
-def test_a_throttled_request_returns_after_retry_after_plus_bounded_jitter(retry_after: float) -> None:
+def test_a_throttled_request_returns_after_retry_after_plus_up_to_one_spacing(retry_after: float) -> None:
     clock = Clock()
-    pace = controller(clock, seed=11)
-    for _ in range(8):
-        pace.reserve()
-    mirror = random.Random(11)  # the same draws the controller makes
-    waits = [pace.throttled(sent_at=clock.now - 1, retry_after=retry_after) for _ in range(200)]
-    expected = [retry_after + mirror.uniform(0, pacing.RETURN_JITTER * retry_after) for _ in range(200)]
-    assert waits == expected
-    assert all(retry_after <= wait <= retry_after * (1 + pacing.RETURN_JITTER) for wait in waits)
-    assert max(waits) - min(waits) > 0.3 * pacing.RETURN_JITTER * retry_after  # really spread
-
-
-def test_without_retry_after_a_throttled_request_waits_up_to_one_spacing() -> None:
-    clock = Clock()
-    pace = controller(clock)
-    for _ in range(8):
-        pace.reserve()
-    first = pace.throttled(sent_at=clock.now, retry_after=0.0)
+    pace = cut_from_burst(clock, 8, seed=11)
     spacing = 1 / pace.rate
-    waits = [first] + [pace.throttled(sent_at=clock.now - 1, retry_after=0.0) for _ in range(100)]
-    assert all(0 <= wait <= pacing.RETURN_JITTER * spacing for wait in waits)
+    mirror = random.Random(11)
+    mirror.uniform(0, spacing)  # the draw for the 429 that set the rate
+    waits = [pace.throttled(sent_at=clock.now - 1, retry_after=retry_after) for _ in range(200)]
+    assert pace.rate == 1 / spacing  # old requests: no second cut
+    assert waits == [retry_after + mirror.uniform(0, spacing) for _ in range(200)]
+    assert all(retry_after <= wait <= retry_after + spacing for wait in waits)
+    assert max(waits) - min(waits) > 0.8 * spacing  # really spread over the interval
+
+
+def test_instances_return_spread_at_about_the_rate_they_learned() -> None:
+    # 20 instances cut to the same rate return within one spacing of the Retry-After.
+    returns = sorted(
+        cut_from_burst(Clock(), 8, seed).throttled(sent_at=0.0, retry_after=1.0) for seed in range(20)
+    )
+    spacing = 1 / (8 / 2 * pacing.DECREASE)
+    assert returns[0] >= 1.0 and returns[-1] <= 1.0 + spacing
+    assert returns[-1] - returns[0] > 0.5 * spacing
+
+
+def test_the_deadline_hint_is_the_time_the_requests_take_at_the_learned_rate() -> None:
+    clock = Clock()
+    pace = cut_from_burst(clock, 8)
+    assert pace.seconds_for(6) == pytest.approx(6 / (8 / 2 * pacing.DECREASE))
+    assert pace.seconds_for(0) == 0.0
 
 
 def test_disabled_it_never_paces() -> None:
     clock = Clock()
     pace = controller(clock, enabled=False)
-    for _ in range(8):
-        pace.reserve()
-    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    sends(pace, clock, 8)
+    wait = pace.throttled(sent_at=clock.now, retry_after=1.0)
     assert pace.rate == math.inf
     assert pace.reserve() == 0.0
+    assert 1.0 <= wait <= 1.5

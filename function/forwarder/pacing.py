@@ -5,15 +5,20 @@ Each learns a request rate from its own answers, the way additive-increase/multi
 controllers do (TCP, Vector's adaptive concurrency):
 
 - Until the first 429 nothing is paced: one instance alone keeps its full speed.
-- A 429 cuts the rate to a share of what this instance actually got through in the last second
-  (its successes; half of what it tried when nothing got through yet), at most once per round:
-  429s for requests sent before the 429's ``Retry-After`` had passed say nothing new.
-- While the rate is what holds requests back (they wait for their turn), it grows by
-  ``INCREASE_PER_S`` requests/s per second, the same for every instance whatever its rate, so a
-  slow one catches up with the fast ones; and it never stays below ``FLOOR_SHARE`` of what
-  actually got through in the last second.
-- Requests start at least ``1 / rate`` apart, and a throttled request waits Cloud Eye's
-  ``Retry-After`` plus a random share of it, so instances do not come back in step.
+- The first 429 sets the rate to ``DECREASE`` of what this instance got through so far (half of
+  what it tried when nothing got through yet); a later one cuts the rate itself by ``DECREASE``,
+  at most once per round: 429s for requests sent before the last cut's ``Retry-After`` had
+  passed say nothing new. The cut works on the rate, not on a count of recent successes: an
+  instance that was waiting out a ``Retry-After`` got little through, and cutting to that would
+  punish it twice.
+- While the rate is what holds requests back (they wait for their turn), it grows per second by
+  ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
+  instance catch up with fast ones, the proportional part takes up what finished instances left.
+  It never stays below ``FLOOR_SHARE`` of what got through over the last ``WINDOW_S`` (a first
+  cut made before a burst's answers were in would otherwise stay far too low).
+- Requests start at least ``1 / rate`` apart; after a cut the next one waits one spacing. A
+  throttled request waits Cloud Eye's ``Retry-After`` plus a random share of one spacing, so the
+  instances come back spread over an interval, together at about the rate they learned.
 
 The clock and the random source are injectable so the behaviour can be tested without waiting.
 """
@@ -27,19 +32,20 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# The window over which successes are counted when the rate is cut (Cloud Eye limits per second).
-WINDOW_S = 1.0
-# A cut keeps this share of the measured success rate.
-DECREASE = 0.9
-# Growth while the rate is what holds requests back: requests/s gained per second.
-INCREASE_PER_S = 0.5
-# Never slower than this share of what got through in the last second (a cut made before the
-# answers of a burst were in would otherwise stay far too low).
+# Successes are counted over this window (Cloud Eye limits per second; two smooth the count). An
+# instance younger than that is measured over its age, but over one second at least.
+WINDOW_S = 2.0
+MIN_SPAN_S = 1.0
+# A cut keeps this share of the rate.
+DECREASE = 0.75
+# Growth while the rate is what holds requests back, per second: a fixed part (requests/s) and a
+# share of the rate itself.
+INCREASE_PER_S = 0.6
+GROWTH_PER_S = 0.1
+# Never slower than this share of what got through over the window.
 FLOOR_SHARE = 0.9
 # Never slower than this (requests/s): the deadline, not the pacing, ends a hopeless wait.
 MIN_RATE = 0.5
-# A throttled request waits Retry-After plus up to this share of it (or of one spacing) at random.
-RETURN_JITTER = 0.5
 
 
 class RateController:
@@ -56,9 +62,10 @@ class RateController:
         self.rng = rng or random.Random()
         self.enabled = enabled
         self._rate = math.inf
-        self._next_start = -math.inf
+        self._started = math.inf  # the first request's start
+        self._last_start = -math.inf  # the latest booked start
         self._quiet_until = -math.inf  # 429s for requests sent before this do not cut again
-        self._grown_at = math.inf  # no growth before the first success after a cut
+        self._grown_at = math.inf  # growth counts from here (set by a cut)
         self._successes: deque[float] = deque()  # when requests got through, over the last window
         self._sends: deque[float] = deque()  # when requests started, over the last window
         self._lock = threading.Lock()
@@ -69,14 +76,13 @@ class RateController:
         return self._rate
 
     def reserve(self) -> float:
-        """Book the next request's start: how many seconds to wait before sending it (0: now)."""
+        """Book the next request's start: how many seconds to wait before sending it (0: now).
+        Its turn is one spacing at the rate learned so far after the turn booked before it."""
         with self._lock:
             now = self.clock()
-            if self._rate == math.inf:
-                self._sends.append(now)
-                return 0.0
-            start = max(now, self._next_start)
-            self._next_start = start + 1 / self._rate
+            self._started = min(self._started, now)
+            start = now if self._rate == math.inf else max(now, self._last_start + 1 / self._rate)
+            self._last_start = start
             self._sends.append(start)
             return start - now
 
@@ -87,15 +93,14 @@ class RateController:
             self._successes.append(now)
             self._forget_before(now - WINDOW_S)
             if self.enabled and self._rate != math.inf:
-                # Never much slower than what got through in the last second: the account took that
-                # much from this instance (a cut made before a burst's answers were in is too low).
-                got_through = len(self._successes) / WINDOW_S
                 if waited:
-                    # Additive increase per second of successes, not per success: every instance
-                    # gains the same whatever its rate (per success the fast would outgrow the slow).
-                    self._rate += INCREASE_PER_S * max(0.0, min(WINDOW_S, now - self._grown_at))
-                self._grown_at = now
-                self._rate = max(self._rate, got_through * FLOOR_SHARE)
+                    # Per second of successes, not per success: the fixed part is the same for
+                    # every instance whatever its rate (per success the fast would outgrow the slow).
+                    # A gap longer than one spacing (and a second) was not the rate's doing.
+                    elapsed = max(0.0, min(max(1.0, 1 / self._rate), now - self._grown_at))
+                    self._rate += (INCREASE_PER_S + GROWTH_PER_S * self._rate) * elapsed
+                self._grown_at = max(self._grown_at, now)
+                self._rate = max(self._rate, self._got_through(now) * FLOOR_SHARE)
 
     def throttled(self, *, sent_at: float, retry_after: float) -> float:
         """A request sent at ``sent_at`` got 429: cut the rate (once per round) and return how
@@ -104,17 +109,29 @@ class RateController:
             now = self.clock()
             if self.enabled and sent_at >= self._quiet_until:
                 self._forget_before(now - WINDOW_S)
-                # What got through is the best estimate of this instance's share; an instance that
-                # got nothing through yet (it just started) halves what it tried instead.
-                measured = max(len(self._successes), len(self._sends) / 2) / WINDOW_S
-                self._rate = max(MIN_RATE, min(self._rate, measured) * DECREASE)
+                if self._rate == math.inf:
+                    # The first 429: what got through so far; an instance that got nothing through
+                    # yet (it just started) counts half of what it tried instead.
+                    self._rate = max(self._got_through(now), len(self._sends) / 2 / self._span(now))
+                self._rate = max(MIN_RATE, self._rate * DECREASE)
                 # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
                 # window that is still full: their 429s say nothing about the new rate.
                 self._quiet_until = now + max(retry_after, 1 / self._rate)
-                self._grown_at = math.inf
-            spacing = 0.0 if self._rate == math.inf else 1 / self._rate
-            spread = retry_after if retry_after > 0 else spacing
-            return retry_after + self.rng.uniform(0, RETURN_JITTER * spread)
+                # Growth counts from when Cloud Eye's window has room again.
+                self._grown_at = now + retry_after
+                # The account is full now: the next request starts one spacing from now, not at
+                # once (an unpaced instance had no turn).
+                self._last_start = max(self._last_start, now)
+            if self._rate == math.inf:  # pacing disabled: spread over half the wait
+                return retry_after + self.rng.uniform(0, retry_after / 2)
+            return retry_after + self.rng.uniform(0, 1 / self._rate)
+
+    def _span(self, now: float) -> float:
+        """Seconds of history the success count covers."""
+        return min(WINDOW_S, max(MIN_SPAN_S, now - self._started))
+
+    def _got_through(self, now: float) -> float:
+        return len(self._successes) / self._span(now)
 
     def seconds_for(self, requests: int) -> float:
         """How long ``requests`` more requests take at the learned rate (0 while unpaced)."""
