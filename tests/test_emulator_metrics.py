@@ -128,7 +128,7 @@ def _with_metric(**changes: Any) -> dict[str, Any]:
         (item(ttl=604801), "ttl", "1 to 604800"),
         (item(ttl="60"), "ttl", "whole number"),
         (item(collect_time=now_ms() - 3 * 86_400_000), "collect_time", "3 days"),
-        (item(collect_time=now_ms() + 11 * 60_000), "collect_time", "10 minutes"),
+        (item(collect_time=now_ms() + 60 * 60_000), "collect_time", "10 minutes"),
         (item(collect_time="now"), "collect_time", "UNIX timestamp"),
         (item(value="42"), "value", "finite number"),
         (item(value=True), "value", "finite number"),

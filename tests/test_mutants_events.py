@@ -28,8 +28,10 @@ def refusal(item: Any) -> list[tuple[str, str]]:
     return [(error.field, error.message) for error in outcome.errors[0]]
 
 
-PASSED_TIME = "(at most 1 hour minus 20 s in the past)"
-AHEAD_TIME = "(at most 10 minutes minus 20 s in the future)"
+# Every window reason ends by naming the setting that would send the event anyway.
+LATE_HINT = "; FORWARDER_LATE_EVENTS=retime would send it with the current time"
+PASSED_TIME = "(at most 1 hour minus 20 s in the past)" + LATE_HINT
+AHEAD_TIME = "(at most 10 minutes minus 20 s in the future)" + LATE_HINT
 NOT_A_NUMBER = "must be an integer UNIX timestamp in milliseconds"
 
 

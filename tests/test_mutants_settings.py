@@ -24,6 +24,9 @@ class Context:
 
 AGENCY = Context(getSecurityAccessKey="ctx-ak", getSecuritySecretKey="ctx-sk", getToken="ctx-token")
 
+# Credential headers count only where FunctionGraph set its runtime variables.
+ON_FUNCTIONGRAPH = {"RUNTIME_PROJECT_ID": "p", "RUNTIME_FUNC_NAME": "f"}
+
 
 def test_an_access_key_alone_in_the_environment_is_not_replaced_by_the_agency() -> None:
     # Half a key pair in the environment is a mistake to report, not a reason to use other keys.
@@ -43,7 +46,7 @@ def test_half_an_agency_key_pair_in_headers_is_ignored() -> None:
 
 
 def test_iam_token_from_the_request_headers() -> None:
-    settings = Settings.from_env(environ={}, headers={"X-CFF-Auth-Token": "header-token"})
+    settings = Settings.from_env(environ=ON_FUNCTIONGRAPH, headers={"X-CFF-Auth-Token": "header-token"})
     assert settings.credential_source == "token"
     assert settings.auth_token == Secret("header-token")
 
@@ -136,7 +139,7 @@ def test_cannot_send_errors_word_for_word(environ: dict[str, str], message: str)
 
 def test_agency_keys_from_headers_without_a_token_have_none() -> None:
     headers = {"X-CFF-Security-Access-Key": "h-ak", "X-CFF-Security-Secret-Key": "h-sk"}
-    settings = Settings.from_env(environ={}, headers=headers)
+    settings = Settings.from_env(environ=ON_FUNCTIONGRAPH, headers=headers)
     assert (settings.credential_source, settings.access_key) == ("agency", "h-ak")
     assert settings.secret_key == Secret("h-sk")
     assert settings.security_token is None
