@@ -25,17 +25,13 @@ from forwarder.client import (
 )
 from forwarder.events import now_ms
 from forwarder.settings import Settings
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 AK, SK = "test-access-key", "test-secret-key"
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 class Sleeps(list):

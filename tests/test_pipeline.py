@@ -24,11 +24,7 @@ NOW = 1_709_294_400_000
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def env(server: LoopbackServer, **extra: str) -> dict[str, str]:
