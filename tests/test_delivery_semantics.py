@@ -188,9 +188,9 @@ def point_forwarder_at(url: str, monkeypatch, **settings: str) -> None:
 
 
 def test_a_slow_drip_upstream_cannot_hold_the_handler_past_its_time(monkeypatch) -> None:
-    from tests.test_client import SlowDrip
+    from tests.test_client import slow_drip
 
-    with SlowDrip(0.05) as server:
+    with slow_drip() as server:
         point_forwarder_at(server.url, monkeypatch)
         started = time.monotonic()
         batch = kafka([json.dumps(e) for e in make_events(3)])
