@@ -131,20 +131,20 @@ _RESOURCE_ID = re.compile(r"[A-Za-z0-9_:-]{1,128}")
 _RESOURCE_NAME = re.compile(r"[A-Za-z0-9\u3400-\u4dbf\u4e00-\u9fff@_ .-]{1,128}")
 _EVENT_USER = re.compile(r"[A-Za-z0-9_ /-]{0,64}")
 _EVENT_KEYS = frozenset({"event_name", "event_source", "time", "detail"})
-_DETAIL_KEYS = frozenset(
-    {
-        "content",
-        "group_id",
-        "resource_id",
-        "resource_name",
-        "event_state",
-        "event_level",
-        "event_user",
-        "event_type",
-        "sub_event_type",
-        "dimensions",
-    }
+# The fields a detail may have, in the documented order (test payload generators draw from it).
+DETAIL_FIELDS = (
+    "content",
+    "group_id",
+    "resource_id",
+    "resource_name",
+    "event_state",
+    "event_level",
+    "event_user",
+    "event_type",
+    "sub_event_type",
+    "dimensions",
 )
+_DETAIL_KEYS = frozenset(DETAIL_FIELDS)
 # The text rules of detail fields: (pattern, reason when it does not match).
 _DETAIL_PATTERNS = {
     "resource_id": (_RESOURCE_ID, "must have 1-128 letters, digits, '_', '-' or ':'"),

@@ -8,7 +8,7 @@ a known path asked with a method it does not take.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import flask
@@ -22,35 +22,36 @@ _PROJECT = r"/V1\.0/(?P<project_id>[^/]+)"
 
 @dataclass(frozen=True)
 class Route:
-    method: str
     pattern: re.Pattern[str]
-    handler: Handler
+    handlers: Mapping[str, Handler]  # by HTTP method
 
 
-def _routes(*rows: tuple[str, str, Handler]) -> tuple[Route, ...]:
-    return tuple(Route(method, re.compile(f"{path}/?"), handler) for method, path, handler in rows)
+def _routes(*rows: tuple[str, Mapping[str, Handler]]) -> tuple[Route, ...]:
+    return tuple(Route(re.compile(f"{path}/?"), handlers) for path, handlers in rows)
 
 
 API_ROUTES = _routes(
-    ("POST", f"{_PROJECT}/events", responses.post_events),
-    ("GET", f"{_PROJECT}/events", responses.list_events),
-    ("GET", f"{_PROJECT}/event/(?P<event_name>[^/]+)", responses.event_detail),
-    ("POST", f"{_PROJECT}/metric-data", responses.post_metric_data),
+    (f"{_PROJECT}/events", {"POST": responses.post_events, "GET": responses.list_events}),
+    (f"{_PROJECT}/event/(?P<event_name>[^/]+)", {"GET": responses.event_detail}),
+    (f"{_PROJECT}/metric-data", {"POST": responses.post_metric_data}),
 )
 
 CONTROL_ROUTES = _routes(
-    ("GET", "/_emulator", responses.html_page),
-    ("POST", "/_emulator/reset", responses.reset),
-    ("GET", "/_emulator/events", responses.stored_events),
-    ("GET", "/_emulator/metrics", responses.stored_metrics),
-    ("POST", "/_emulator/faults", responses.set_faults),
-    ("GET", "/_emulator/faults", responses.show_faults),
-    ("DELETE", "/_emulator/faults", responses.clear_faults),
-    ("GET", "/_emulator/stats", responses.stats),
-    ("GET", "/_emulator/requests", responses.request_log),
-    ("PUT", "/_emulator/resource-groups", responses.set_resource_groups),
-    ("GET", "/_emulator/resource-groups", responses.show_resource_groups),
-    ("POST", "/_emulator/clock", responses.set_clock),
+    ("/_emulator", {"GET": responses.html_page}),
+    ("/_emulator/reset", {"POST": responses.reset}),
+    ("/_emulator/events", {"GET": responses.stored_events}),
+    ("/_emulator/metrics", {"GET": responses.stored_metrics}),
+    (
+        "/_emulator/faults",
+        {"POST": responses.set_faults, "GET": responses.show_faults, "DELETE": responses.clear_faults},
+    ),
+    ("/_emulator/stats", {"GET": responses.stats}),
+    ("/_emulator/requests", {"GET": responses.request_log}),
+    (
+        "/_emulator/resource-groups",
+        {"PUT": responses.set_resource_groups, "GET": responses.show_resource_groups},
+    ),
+    ("/_emulator/clock", {"POST": responses.set_clock}),
 )
 
 
@@ -61,14 +62,14 @@ def is_control(path: str) -> bool:
 def resolve(method: str, path: str) -> tuple[Handler, dict[str, str]]:
     """The handler for this request and the path parameters it captured, or a 404 error."""
     control = is_control(path)
-    path_matched = False
+    known_path = False
     for route in CONTROL_ROUTES if control else API_ROUTES:
         found = route.pattern.fullmatch(path)
         if found is None:
             continue
-        path_matched = True
-        if route.method == method:
-            return route.handler, found.groupdict()
+        known_path = True
+        if method in route.handlers:
+            return route.handlers[method], found.groupdict()
     if control:
         raise errors.ApiNotFound(f"no control endpoint {method} {path}")
-    raise errors.MethodNotFound() if path_matched else errors.ApiNotFound()
+    raise errors.MethodNotFound() if known_path else errors.ApiNotFound()

@@ -221,9 +221,10 @@ def stop_all(services: list[Service]) -> list[str]:
         service.process.wait()
     problems = []
     for service in services:
-        if not _wait_for(lambda s=service: not group_alive(s.process.pid)):
+        # A killed worker whose parent is gone is reaped by init a moment later.
+        if not wait_for(lambda s=service: not group_alive(s.process.pid)):
             problems.append(f"process group {service.process.pid} of the {service.name} still has members")
-        if not _wait_for(lambda s=service: port_is_free(s.port)):
+        if not wait_for(lambda s=service: port_is_free(s.port)):
             problems.append(f"port {service.port} of the {service.name} is still bound")
     return problems
 
@@ -237,13 +238,13 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    # A killed worker whose parent is gone is reaped by init a moment later.
+def wait_for(condition: Callable[[], bool], timeout: float = 3.0, poll_s: float = 0.05) -> bool:
+    """True once ``condition()`` holds, False when ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(poll_s)
     return True
 
 

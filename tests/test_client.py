@@ -25,17 +25,13 @@ from forwarder.client import (
 )
 from forwarder.events import now_ms
 from forwarder.settings import Settings
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 AK, SK = "test-access-key", "test-secret-key"
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 class Sleeps(list):
@@ -750,53 +746,13 @@ def test_odd_retry_after_values_reach_the_caller_clamped(value: str) -> None:
 # --- the whole exchange is bounded ----------------------------------------------------------------
 
 
-class SlowDrip:
-    """A server that answers 201 and then sends its body one byte every ``interval`` seconds."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        import socket
-
-        self.interval = interval
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.port = self.listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.requests = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> SlowDrip:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.listener.close()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-
-    def _drip(self, conn) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                self.requests += 1
-                conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 100000\r\n\r\n")
-                while not self.stop.is_set():
-                    conn.sendall(b" ")
-                    time.sleep(self.interval)
-            except OSError:
-                return
+def slow_drip() -> LoopbackServer:
+    """A server that answers 201 and then sends its body one byte every 0.05 s."""
+    return LoopbackServer([Answer(201, drip_s=0.05)])
 
 
 def test_a_slow_drip_answer_is_cut_by_the_deadline_not_by_each_read() -> None:
-    with SlowDrip(0.05) as server:
+    with slow_drip() as server:
         settings = Settings.from_env(
             environ={**env(server), "CLOUDEYE_TIMEOUT_S": "10", "CLOUDEYE_MAX_ATTEMPTS": "3"}
         )
@@ -811,12 +767,12 @@ def test_a_slow_drip_answer_is_cut_by_the_deadline_not_by_each_read() -> None:
 
 
 def test_a_slow_drip_answer_is_cut_by_the_attempt_timeout_without_a_deadline() -> None:
-    with SlowDrip(0.05) as server:
+    with slow_drip() as server:
         settings = Settings.from_env(
             environ={**env(server), "CLOUDEYE_TIMEOUT_S": "0.3", "CLOUDEYE_MAX_ATTEMPTS": "2"}
         )
         report = report_events(events(1), settings=settings, sleep=Sleeps())
-    assert report.failed == 1 and server.requests == 2
+    assert report.failed == 1 and len(server.requests) == 2
     assert "no whole answer within 0.3 s" in error_of(report)
 
 

@@ -19,18 +19,14 @@ import index
 from forwarder.events import WINDOW_PAST_MS
 from forwarder.queue_ingest import DeliveryError
 from tests.support.entry_helpers import FakeContext, log_lines, make_events, now_ms
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 KNOWN_GROUP = "rg15221211517051YWWkEnVd"
 UNKNOWN_GROUP = "rg00000000000000NoSuchGp"
 VALID = 250
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 @pytest.fixture
@@ -180,14 +176,22 @@ REMAINING_MS = 2000
 MARGIN_S = 1.0  # scheduling noise on a shared machine; the budget itself is 2 s
 
 
-def test_a_slow_drip_upstream_cannot_hold_the_handler_past_its_time(monkeypatch) -> None:
-    from tests.test_client import SlowDrip
+def point_forwarder_at(url: str, monkeypatch, **settings: str) -> None:
+    """The forwarder's environment for a test credential set and ``url`` as Cloud Eye,
+    with extra ``CLOUDEYE_*`` settings (``max_attempts="1"``)."""
+    monkeypatch.setenv("CLOUDEYE_ENDPOINT", url)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p1")
+    for name, value in settings.items():
+        monkeypatch.setenv(f"CLOUDEYE_{name.upper()}", value)
 
-    with SlowDrip(0.05) as server:
-        monkeypatch.setenv("CLOUDEYE_ENDPOINT", server.url)
-        monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
-        monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
-        monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p1")
+
+def test_a_slow_drip_upstream_cannot_hold_the_handler_past_its_time(monkeypatch) -> None:
+    from tests.test_client import slow_drip
+
+    with slow_drip() as server:
+        point_forwarder_at(server.url, monkeypatch)
         started = time.monotonic()
         batch = kafka([json.dumps(e) for e in make_events(3)])
         with pytest.raises(DeliveryError, match="no whole answer"):
@@ -198,11 +202,7 @@ def test_a_slow_drip_upstream_cannot_hold_the_handler_past_its_time(monkeypatch)
 
 def test_a_429_storm_cannot_hold_the_handler_past_its_time(monkeypatch) -> None:
     with LoopbackServer([Answer(429, retry_after="1")]) as server:
-        monkeypatch.setenv("CLOUDEYE_ENDPOINT", server.url)
-        monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
-        monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
-        monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p1")
-        monkeypatch.setenv("CLOUDEYE_MAX_REQUEST_BYTES", "1024")
+        point_forwarder_at(server.url, monkeypatch, max_request_bytes="1024")
         events = make_events(8)
         for event in events:
             event["detail"]["content"] = "x" * 700  # one event per request: eight requests
@@ -227,14 +227,7 @@ def test_the_503_retry_after_is_cloud_eyes_clamped_value(upstream, answered, mon
     from tests.support.ingest_server import IngestServer
 
     with LoopbackServer([Answer(503, retry_after=upstream)]) as cloud_eye, IngestServer("ingest") as entry:
-        for name, value in {
-            "CLOUDEYE_ENDPOINT": cloud_eye.url,
-            "HUAWEICLOUD_SDK_AK": "ak",
-            "HUAWEICLOUD_SDK_SK": "sk",
-            "HUAWEICLOUD_SDK_PROJECT_ID": "p1",
-            "CLOUDEYE_MAX_ATTEMPTS": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
+        point_forwarder_at(cloud_eye.url, monkeypatch, max_attempts="1")
         reply = entry.post(make_events(2))
     assert reply.status == 503
     assert reply.headers["retry-after"] == answered
@@ -245,14 +238,7 @@ def test_what_cloud_eye_answered_decides_the_entrys_status(status, answered, mon
     from tests.support.ingest_server import IngestServer
 
     with LoopbackServer([Answer(status)]) as cloud_eye, IngestServer("ingest") as entry:
-        for name, value in {
-            "CLOUDEYE_ENDPOINT": cloud_eye.url,
-            "HUAWEICLOUD_SDK_AK": "ak",
-            "HUAWEICLOUD_SDK_SK": "sk",
-            "HUAWEICLOUD_SDK_PROJECT_ID": "p1",
-            "CLOUDEYE_MAX_ATTEMPTS": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
+        point_forwarder_at(cloud_eye.url, monkeypatch, max_attempts="1")
         reply = entry.post(make_events(1))
     assert reply.status == answered  # 400: the only event was refused by Cloud Eye: nothing valid
     [result] = reply.json()["results"]

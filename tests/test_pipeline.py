@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,17 +18,14 @@ from forwarder.batching import Chunk, Oversized, chunk_events, encode_event, ite
 from forwarder.client import CloudEyeClient
 from forwarder.events import validate_events, validate_in_slices
 from forwarder.settings import Settings
+from scripts.demo import wait_for
 from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
 
 NOW = 1_709_294_400_000
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def env(server: LoopbackServer, **extra: str) -> dict[str, str]:
@@ -136,13 +133,8 @@ def test_slices_read_the_clock_once() -> None:
 # --- the client sends while the caller still prepares chunks ------------------------------------
 
 
-def _wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    return wait_for(condition, timeout=5.0, poll_s=0.005)
 
 
 def _chunk(index: int) -> Chunk:

@@ -17,6 +17,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulator import signature as emulator_signature
 from forwarder import signer
 
 HOST = "service.endpoint.myhuaweicloud.com"
@@ -309,6 +310,12 @@ def test_parse_authorization_round_trip() -> None:
     assert signature == "b353aaf282bcbad42d33a73fa104d571bf6f4720e3da03a11c39e385496ec0c2"
 
 
+# The emulator checks signatures with its own code: both parsers must refuse the same headers.
+@pytest.mark.parametrize(
+    "parse",
+    [signer.parse_authorization, emulator_signature.parse_authorization],
+    ids=["forwarder", "emulator"],
+)
 @pytest.mark.parametrize(
     "value",
     [
@@ -316,11 +323,12 @@ def test_parse_authorization_round_trip() -> None:
         "Bearer abc",
         "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host",
         "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature=not-hex",
+        "SDK-HMAC-SHA256 Access=ak, SignedHeaders=host;x-sdk-date, Signature=not-hex",
         "SDK-HMAC-SM3 Access=AK, SignedHeaders=host, Signature=abcdef",
     ],
 )
-def test_parse_authorization_refuses_malformed(value: str) -> None:
-    assert signer.parse_authorization(value) is None
+def test_parse_authorization_refuses_malformed(parse, value: str) -> None:
+    assert parse(value) is None
 
 
 def _verify(signed: dict[str, str], body: bytes, secret_key: str, *, path="/V1.0/0123456789abcdef/events"):

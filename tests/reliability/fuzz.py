@@ -26,6 +26,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from emulator.rules import DETAIL_FIELDS
 from tests.reliability.harness import INGEST_TOKEN, forwarder_env, leaks, now_ms, seed_from_env
 from tests.support.environ import environment
 
@@ -158,19 +159,7 @@ AUTHORIZATIONS = (f"Bearer {INGEST_TOKEN}",) * 6 + (
     "Basic x",
     f"bearer  {INGEST_TOKEN} ",
 )
-DETAIL_KEYS = (
-    "content",
-    "group_id",
-    "resource_id",
-    "resource_name",
-    "event_state",
-    "event_level",
-    "event_user",
-    "event_type",
-    "sub_event_type",
-    "dimensions",
-    "unknown",
-)
+DETAIL_KEYS = (*DETAIL_FIELDS, "unknown")
 
 
 class Maker:

@@ -13,14 +13,9 @@ import pytest
 from forwarder import report_events
 from forwarder.settings import Settings
 from tests.reliability.harness import PROJECT_ID, now_ms, valid_event
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
-
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 def send(server: LoopbackServer, tag: str, attempts: int = 2):

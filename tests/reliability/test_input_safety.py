@@ -36,16 +36,12 @@ from tests.reliability.harness import (
     valid_event,
 )
 from tests.support.entry_helpers import FakeContext, log_lines
-from tests.support.loopback import Answer, LoopbackServer, forget_pooled_connections
+from tests.support.loopback import Answer, LoopbackServer
 
 PATH_TRICKS = ["../x", "a/b", "%2e%2e", "x?y", "x#y", "a b", "..", "/", "x" * 65, "é", "a\r\nHost: evil"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_connection_pool():
-    forget_pooled_connections()
-    yield
-    forget_pooled_connections()
+pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 
 
 @pytest.fixture

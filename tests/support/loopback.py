@@ -31,6 +31,9 @@ class Answer:
     delay_s: float = 0.0
     drop: bool = False  # close the connection without answering
     close_after: bool = False  # answer (as if keeping alive), then close the connection
+    # > 0: promise a long body, then send it one byte every drip_s seconds (each read succeeds,
+    # the answer never completes) until the client hangs up or the server stops
+    drip_s: float = 0.0
 
 
 @dataclass
@@ -54,6 +57,7 @@ class LoopbackServer:
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
@@ -75,6 +79,7 @@ class LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -118,6 +123,9 @@ class LoopbackServer:
                     if answer.drop:
                         self.close_connection = True
                         return
+                    if answer.drip_s:
+                        self._drip(answer)
+                        return
                     self._answer(answer, body, position)
                     if answer.close_after:
                         self.close_connection = True
@@ -125,6 +133,19 @@ class LoopbackServer:
                     server._done()
 
             do_GET = do_POST
+
+            def _drip(self, answer: Answer) -> None:
+                self.close_connection = True
+                self.send_response(answer.status)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                try:
+                    self.wfile.flush()
+                    while not server._stopping.wait(answer.drip_s):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                except OSError:
+                    return  # the client hung up
 
             def _answer(self, answer: Answer, request_body: bytes, position: int) -> None:
                 payload = answer.body
