@@ -96,3 +96,9 @@ def test_the_checker_finds_missing_files_and_headings(tmp_path: Path) -> None:
         "other.md#nowhere: no heading #nowhere in other.md",
         "#bottom: no heading #bottom in page.md",
     ]
+
+
+def test_the_readme_is_a_users_page_not_a_manual() -> None:
+    # Reference material belongs under docs/; the README stays short enough to read through.
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 300, f"README.md has {len(lines)} lines; move reference material to docs/"
