@@ -49,7 +49,10 @@ def problem_for(path: Path, field: str) -> str:
 def test_schema_is_a_valid_json_schema() -> None:
     from jsonschema import Draft202012Validator
 
-    Draft202012Validator.check_schema(load_schema())
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"region", "function"} <= set(schema["required"])
 
 
 def test_shipped_template_is_valid() -> None:

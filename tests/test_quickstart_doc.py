@@ -76,13 +76,24 @@ def test_make_targets_exist(target: str) -> None:
 
 @pytest.mark.parametrize("line", [line for line in ALL if "scripts/send-events" in line])
 def test_send_events_lines_parse(line: str) -> None:
-    send_events.build_parser().parse_args(send_events_argv(line))
+    argv = send_events_argv(line)
+    args = vars(send_events.build_parser().parse_args(argv))
+    # Every option the page shows reaches the parsed arguments with the value it shows.
+    for position, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        value = args[token[2:].replace("-", "_")]
+        following = argv[position + 1] if position + 1 < len(argv) else None
+        if following is None or following.startswith("--"):
+            assert value is True, (token, value)
+        else:
+            assert str(value) == following, (token, value)
 
 
 def test_demo_options_in_the_text_exist() -> None:
     paragraph = TEXT.split("`scripts/demo --verbose`")[1].split("\n## ")[0]
     options = set(re.findall(r"--[a-z-]+", "--verbose " + paragraph))
-    assert options == {"--verbose", "--keep-running", "--emulator-port", "--function-port"}
+    assert options == {"--verbose", "--keep-running"}
     for option in options:
         demo.parse_args([option] if option in ("--verbose", "--keep-running") else [option, "1"])
 

@@ -406,13 +406,18 @@ def test_no_credentials_names_every_way_to_give_them() -> None:
 
 
 def test_sendable_settings_pass() -> None:
-    Settings.from_env(environ=SENDABLE).require_sending()
+    keys = Settings.from_env(environ=SENDABLE)
+    keys.require_sending()
+    assert keys.credential_source == "environment"
     token_only = {
         "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
         "CLOUDEYE_REGION": "eu-de",
         "CLOUDEYE_AUTH_TOKEN": "t",
     }
-    Settings.from_env(environ=token_only).require_sending()
+    token = Settings.from_env(environ=token_only)
+    token.require_sending()
+    assert (token.credential_source, token.auth_token, token.access_key) == ("token", Secret("t"), None)
+    assert token.base_url == "https://ces.eu-de.otc.t-systems.com"
 
 
 def test_report_events_raises_only_when_it_must_send() -> None:
