@@ -16,13 +16,13 @@ from forwarder import entry, http_ingest, logs, triggers
 from forwarder.entry import SAFETY_MARGIN_S, SAFETY_MARGIN_SHARE  # noqa: F401 - part of this API
 from forwarder.entry import queue_deadline as deadline_from  # noqa: F401 - part of this API
 from forwarder.settings import Settings
+from forwarder.triggers import Trigger
 
 
 def handler(event: Any, context: Any = None) -> Any:
     """Detect the trigger from the payload and answer it in its own convention."""
-    detected = triggers.detect(event)
-    trigger = str(getattr(detected, "value", detected))  # the trigger's name, as logs carry it
-    if trigger == "apig":
+    trigger = triggers.detect(event)
+    if trigger is Trigger.APIG:
         return _apig(event, context)
     invocation = entry.begin(trigger, logs.request_id(context))
     report = entry.run_batch(
@@ -31,15 +31,15 @@ def handler(event: Any, context: Any = None) -> Any:
         settings_factory=lambda: Settings.from_env(context=context),
         deadline_for=lambda _settings: entry.queue_deadline(context),
     )
-    if trigger == "direct":
+    if trigger is Trigger.DIRECT:
         return report.to_dict()
-    return {"trigger": trigger, **report.counts()}
+    return {"trigger": trigger.value, **report.counts()}
 
 
 def _apig(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = logs.request_id(context, http_ingest.normalise_headers(event.get("headers")))
     request = triggers.apig_request(event, request_id=request_id)
-    invocation = entry.begin("apig", request_id)
+    invocation = entry.begin(Trigger.APIG, request_id)
     answer = entry.answer_http(
         request,
         invocation,

@@ -26,13 +26,14 @@ import functions_framework  # noqa: E402
 
 from forwarder import entry, framework, http_ingest, logs, triggers  # noqa: E402
 from forwarder.settings import Settings  # noqa: E402
+from forwarder.triggers import Trigger  # noqa: E402
 
 
 @functions_framework.http
 def ingest(request: Any) -> Any:
     """HTTP ingest: JSON array, one event, {"events": [...]} or NDJSON -> per-event answer."""
     headers = http_ingest.normalise_headers(dict(request.headers))
-    invocation = entry.begin("http", logs.request_id(None, headers))
+    invocation = entry.begin(Trigger.HTTP, logs.request_id(None, headers))
     answer = entry.answer_http(
         framework.http_request(request, headers),
         invocation,
@@ -46,7 +47,7 @@ def ingest(request: Any) -> Any:
 def ingest_pubsub(cloud_event: Any) -> None:
     """Pub/Sub push (a CloudEvent whose data is ``{"message": {"data": base64}}``)."""
     data, event_id = framework.push_message(cloud_event)
-    invocation = entry.begin("pubsub", logs.request_id(None, {"x-request-id": event_id}))
+    invocation = entry.begin(Trigger.PUBSUB, logs.request_id(None, {"x-request-id": event_id}))
     entry.run_batch(
         invocation,
         functools.partial(triggers.pubsub_candidates, data),
@@ -55,4 +56,4 @@ def ingest_pubsub(cloud_event: Any) -> None:
     )
 
 
-framework.guard_push_entry(ingest_pubsub.__name__, "pubsub")  # the framework reads push bodies first
+framework.guard_push_entry(ingest_pubsub.__name__, Trigger.PUBSUB)  # the framework reads push bodies first

@@ -104,7 +104,7 @@ def begin(trigger: str, request_id: str) -> logs.Invocation:
     """Start an invocation: logging ready, a warm instance's long-lived objects frozen."""
     setup_logging()
     collector.freeze_when_warm()
-    return logs.Invocation(str(getattr(trigger, "value", trigger)), request_id)
+    return logs.Invocation(str(trigger), request_id)  # a Trigger's str() is its name
 
 
 def configuration_error(invocation: logs.Invocation, exc: Exception) -> None:

@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from . import logs
+from . import jsontext, logs
 from .http_ingest import HttpAnswer, HttpRequest, normalise_headers, token_refusal, too_large
 from .settings import DEFAULT_MAX_BODY_BYTES, SettingsError, _number
 
@@ -65,11 +65,9 @@ def response(answer: HttpAnswer) -> Any:
 
 def push_message(cloud_event: Any) -> tuple[Any, str]:
     """A push CloudEvent's data (parsed when it is JSON text) and its id."""
-    from .triggers import parse_json_text
-
     data = cloud_event.data
     if isinstance(data, bytes | str):
-        parsed, problem = parse_json_text(data)
+        parsed, problem = jsontext.parse(data)
         data = parsed if problem is None else data
     return data, str(cloud_event.get("id") if hasattr(cloud_event, "get") else None)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import jsontext
 from .errors import BodyError, SettingsError
 from .intake import Candidate, Unreadable, report_candidates
 from .report import Report
@@ -268,8 +269,8 @@ def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
             except (ValueError, RecursionError):
                 pass
         raise BodyError(f"the body is not JSON: {_json_error(exc)}; send {BODY_FORMS}") from None
-    if isinstance(value, dict) and "events" in value and "event_name" not in value:
-        value = value["events"]
+    if jsontext.is_events_wrapper(value):
+        value = jsontext.unwrap_events(value)
         if not isinstance(value, list):
             raise BodyError('"events" must be an array of event objects')
     if isinstance(value, dict):

@@ -118,15 +118,12 @@ def publish(
         logging.WARNING,
         "metrics not sent",
         request_id=invocation.request_id,
-        trigger=_text(invocation.trigger),
+        trigger=invocation.trigger,
         namespace=settings.metrics_namespace,
         error=scrub(problem, settings),
     )
     return False
 
-
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value))  # a str Enum member gives its value
 
 
 def _send(
@@ -145,7 +142,7 @@ def _send(
     body = metric_data(
         namespace,
         settings.function_name or DEFAULT_FUNCTION_NAME,
-        _text(invocation.trigger),
+        invocation.trigger,
         figures,
         time.time_ns() // 1_000_000,
     )

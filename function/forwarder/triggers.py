@@ -57,9 +57,6 @@ class Trigger(str, Enum):
         return self.value
 
 
-# The names the entry points use (``triggers.APIG``); the same objects as the enum members.
-APIG, DIRECT, PUBSUB = Trigger.APIG, Trigger.DIRECT, Trigger.PUBSUB
-
 Position = dict[str, Any]
 # What a trigger's message reader yields: a message with its position, or a piece already rejected.
 Piece = tuple[Any, Position] | Candidate
@@ -388,11 +385,6 @@ def apig_request(event: Mapping[str, Any], *, request_id: str | None = None) -> 
 
 
 # --- queue messages ----------------------------------------------------------------------------
-
-
-def parse_json_text(text: str | bytes) -> tuple[Any, str | None]:
-    """``(value, None)`` or ``(None, problem)``: see ``jsontext.parse``."""
-    return jsontext.parse(text)
 
 
 def _too_many(count: int, max_items: int, raw: Any, position: Position, noun: str) -> Candidate:
