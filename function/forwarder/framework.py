@@ -17,6 +17,7 @@ bounded pieces (or close the connection), never holding it whole.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -75,15 +76,9 @@ def push_message(cloud_event: Any) -> tuple[Any, str]:
 def cap_bytes() -> int:
     """``FORWARDER_MAX_BODY_BYTES``; a bad value is reported by the settings, the default holds here."""
     try:
-        return int(_number(_environ(), "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1))
+        return int(_number(os.environ, "FORWARDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, 1))
     except SettingsError:
         return DEFAULT_MAX_BODY_BYTES
-
-
-def _environ() -> Any:
-    import os
-
-    return os.environ
 
 
 def guard_push_entry(target: str, trigger: str) -> None:
