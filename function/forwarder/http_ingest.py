@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from . import jsontext
@@ -299,11 +300,12 @@ def _report(
         report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
         if report is not None:
             return report
-    # At most FORWARDER_MAX_ITEMS of them. The pipeline takes a sequence today; once it takes any
-    # iterable, the items can flow to it as they are parsed: drop the list() then.
-    candidates = list(iter_candidates(items, content_type))
-    if not candidates:
+    # The items flow to the pipeline as they are parsed, a slice at a time: never all at once.
+    candidates = iter_candidates(items, content_type)
+    first = next(candidates, None)
+    if first is None:
         raise BodyError(f"the body holds no events; send {BODY_FORMS}")
+    candidates = chain([first], candidates)
     return report_candidates(candidates, settings=settings, dry_run=dry_run, deadline=deadline)
 
 
