@@ -597,7 +597,8 @@ class CloudEyeClient:
         if in_window(min(piece.times), now) and in_window(max(piece.times), now):
             return piece
         keep = [p for p, moment in enumerate(piece.times) if in_window(moment, now)]
-        late = tuple(piece.indexes[p] for p in range(len(piece.indexes)) if p not in set(keep))
+        kept = set(keep)
+        late = tuple(index for p, index in enumerate(piece.indexes) if p not in kept)
         outcome.parts.append(Part(late, "late", error=LATE_WHILE_WAITING, transient=False))
         return piece.subset(keep) if keep else None
 
