@@ -127,7 +127,10 @@ class SendStats:
 
 def error_code(body: bytes) -> str | None:
     """Cloud Eye's error code (``ces.0014``, ``APIGW.0301``...) from any of its error body shapes."""
-    data = _error_object(body)
+    return _code_of(_error_object(body))
+
+
+def _code_of(data: dict[str, Any] | None) -> str | None:
     if data is None:
         return None
     nested = data.get("message")
@@ -149,7 +152,7 @@ def describe_error(status: int | None, body: bytes, request_id: str | None) -> s
     """One readable line from any of the error body shapes Cloud Eye and its gateway use."""
     message = None
     data = _error_object(body)
-    code = error_code(body)
+    code = _code_of(data)
     if data is not None:
         nested = data.get("message")
         if isinstance(nested, dict):  # {"http_code", "message": {"code", "details"}}
