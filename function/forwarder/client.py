@@ -497,7 +497,7 @@ class CloudEyeClient:
                 return []
             piece = current
             if self._broken is not None:
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             try:
                 answer, sent_at = self._attempt(piece, limit, tries > 0)
@@ -505,7 +505,7 @@ class CloudEyeClient:
                 self._fail(outcome, piece, f"{last_error}; stopped: the invocation is out of time", None)
                 return []
             except _Stopped:
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             tries += 1
             kind = verdict(answer.status)
@@ -518,7 +518,7 @@ class CloudEyeClient:
             error = scrub(error, self.settings)  # upstream text may quote the credentials
             if kind == "configuration":
                 self._broken = self._configuration_error(answer.status, error)
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             if kind == "refused":
                 if answer.status in SPLIT_STATUSES and len(piece.indexes) > 1:
@@ -604,6 +604,10 @@ class CloudEyeClient:
         late = tuple(index for p, index in enumerate(piece.indexes) if p not in kept)
         outcome.parts.append(Part(late, "late", error=LATE_WHILE_WAITING, transient=False))
         return piece.subset(keep) if keep else None
+
+    def _fail_stopped(self, outcome: ChunkOutcome, piece: Chunk) -> None:
+        """``piece`` fails with the configuration error that stopped the send (not retryable)."""
+        outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
 
     def _fail(self, outcome: ChunkOutcome, piece: Chunk, error: str, retry_after: float | None) -> None:
         outcome.parts.append(Part(piece.indexes, "failed", error=error))
