@@ -127,7 +127,10 @@ class SendStats:
 
 def error_code(body: bytes) -> str | None:
     """Cloud Eye's error code (``ces.0014``, ``APIGW.0301``...) from any of its error body shapes."""
-    data = _error_object(body)
+    return _code_of(_error_object(body))
+
+
+def _code_of(data: dict[str, Any] | None) -> str | None:
     if data is None:
         return None
     nested = data.get("message")
@@ -149,7 +152,7 @@ def describe_error(status: int | None, body: bytes, request_id: str | None) -> s
     """One readable line from any of the error body shapes Cloud Eye and its gateway use."""
     message = None
     data = _error_object(body)
-    code = error_code(body)
+    code = _code_of(data)
     if data is not None:
         nested = data.get("message")
         if isinstance(nested, dict):  # {"http_code", "message": {"code", "details"}}
@@ -494,7 +497,7 @@ class CloudEyeClient:
                 return []
             piece = current
             if self._broken is not None:
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             try:
                 answer, sent_at = self._attempt(piece, limit, tries > 0)
@@ -502,7 +505,7 @@ class CloudEyeClient:
                 self._fail(outcome, piece, f"{last_error}; stopped: the invocation is out of time", None)
                 return []
             except _Stopped:
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             tries += 1
             kind = verdict(answer.status)
@@ -515,7 +518,7 @@ class CloudEyeClient:
             error = scrub(error, self.settings)  # upstream text may quote the credentials
             if kind == "configuration":
                 self._broken = self._configuration_error(answer.status, error)
-                outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
+                self._fail_stopped(outcome, piece)
                 return []
             if kind == "refused":
                 if answer.status in SPLIT_STATUSES and len(piece.indexes) > 1:
@@ -597,9 +600,14 @@ class CloudEyeClient:
         if in_window(min(piece.times), now) and in_window(max(piece.times), now):
             return piece
         keep = [p for p, moment in enumerate(piece.times) if in_window(moment, now)]
-        late = tuple(piece.indexes[p] for p in range(len(piece.indexes)) if p not in set(keep))
+        kept = set(keep)
+        late = tuple(index for p, index in enumerate(piece.indexes) if p not in kept)
         outcome.parts.append(Part(late, "late", error=LATE_WHILE_WAITING, transient=False))
         return piece.subset(keep) if keep else None
+
+    def _fail_stopped(self, outcome: ChunkOutcome, piece: Chunk) -> None:
+        """``piece`` fails with the configuration error that stopped the send (not retryable)."""
+        outcome.parts.append(Part(piece.indexes, "failed", error=self._broken, transient=False))
 
     def _fail(self, outcome: ChunkOutcome, piece: Chunk, error: str, retry_after: float | None) -> None:
         outcome.parts.append(Part(piece.indexes, "failed", error=error))

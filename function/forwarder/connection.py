@@ -50,7 +50,7 @@ def _proxy_settings() -> dict[str, str]:
     return urllib.request.getproxies_environment()
 
 
-def parse_proxy(url: str, variable: str = PROXY_VARIABLE) -> Proxy:
+def parse_proxy(url: str) -> Proxy:
     """A proxy URL (``http://[user:password@]host[:port]``; the scheme may be left out)."""
     text = url.strip()
     if "://" not in text:
@@ -59,15 +59,15 @@ def parse_proxy(url: str, variable: str = PROXY_VARIABLE) -> Proxy:
     # The messages below never quote the URL: it may carry the proxy password.
     if parts.scheme.lower() != "http":
         raise SettingsError(
-            f"{variable} must be an http:// proxy URL (got the scheme {parts.scheme!r}); the "
+            f"{PROXY_VARIABLE} must be an http:// proxy URL (got the scheme {parts.scheme!r}); the "
             "connection to Cloud Eye is TLS inside the proxy's CONNECT tunnel"
         )
     try:
         port = parts.port or 80
     except ValueError:
-        raise SettingsError(f"{variable} has a port that is not a number from 0 to 65535") from None
+        raise SettingsError(f"{PROXY_VARIABLE} has a port that is not a number from 0 to 65535") from None
     if not parts.hostname:
-        raise SettingsError(f"{variable} has no host name")
+        raise SettingsError(f"{PROXY_VARIABLE} has no host name")
     authorization = None
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"

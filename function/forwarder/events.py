@@ -388,9 +388,7 @@ def validate_json_array(
     """
     try:
         events = event_list_adapter().validator.validate_json(data)
-    except ValidationError:
-        return None
-    except Exception:  # anything odd: the per-item path names the item at fault
+    except Exception:  # invalid or anything odd: the per-item path names the item at fault
         return None
     if not events:
         return None

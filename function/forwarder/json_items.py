@@ -121,11 +121,6 @@ def _wrapper_events(text: str, start: int) -> tuple[int | None, int]:
             _expect(text, pos, "',' delimiter or '}'")
 
 
-def count_items(text: str, start: int, limit: int) -> int:
-    """How many items the array at ``start`` holds, counting no further than ``limit + 1``."""
-    return sum(1 for _ in islice(iter_array(text, start), limit + 1))
-
-
 def count_lines(text: str, limit: int) -> int:
     """How many non-blank lines ``text`` has, counting no further than ``limit + 1``."""
     return sum(1 for _ in islice(_NON_BLANK_LINE.finditer(text), limit + 1))

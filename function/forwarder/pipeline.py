@@ -57,7 +57,7 @@ def report_events(
     """
     settings = settings if settings is not None else Settings.from_env()
     validations = validate_in_slices(
-        items, clock=clock, default_source=settings.default_source, late=_late(settings)
+        items, clock=clock, default_source=settings.default_source, late=settings.late_events
     )
     return _report(validations, settings, dry_run, deadline, adaptive, sleep, clock)
 
@@ -78,14 +78,10 @@ def report_json_array(
     ``FORWARDER_DEFAULT_SOURCE`` needs nothing here: an item without ``event_source`` fails this
     pass, and the per-item path fills it in.
     """
-    validation = validate_json_array(body, clock=clock, late=_late(settings))
+    validation = validate_json_array(body, clock=clock, late=settings.late_events)
     if validation is None:
         return None
     return _report([validation], settings, dry_run, deadline, True, sleep, clock)
-
-
-def _late(settings: Settings) -> str:
-    return settings.late_events
 
 
 def _report(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,9 +35,9 @@ def configured_secrets(settings: Settings | None) -> list[str]:
     return [text for text in texts if text]
 
 
-def scrub(text: str, settings: Settings | None = None, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the credentials of ``settings`` (and ``secrets``) and key fragments masked."""
-    for secret in [*configured_secrets(settings), *secrets]:
+def scrub(text: str, settings: Settings | None = None) -> str:
+    """``text`` with the credentials of ``settings`` and key fragments masked."""
+    for secret in configured_secrets(settings):
         # Also the form a JSON answer quotes it in; matched as a whole token so a short key does not
         # mangle the words around it.
         for form in dict.fromkeys((secret, json.dumps(secret)[1:-1])):
