@@ -387,7 +387,7 @@ class _Answer:
 
 
 class CloudEyeClient:
-    """Sends prepared chunks to ``POST /V1.0/{project_id}/events``."""
+    """Sends prepared chunks to ``POST /V1.0/{project_id}/{resource}`` (``events`` unless told)."""
 
     def __init__(
         self,
@@ -399,6 +399,7 @@ class CloudEyeClient:
         rng: random.Random | None = None,
         clock_ms: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
+        resource: str = "events",
     ) -> None:
         """``sleep``, ``rng``, ``clock_ms`` (the events' time window) and ``monotonic`` (the
         deadline's clock) are injectable so tests can replay waits exactly without waiting."""
@@ -413,7 +414,7 @@ class CloudEyeClient:
         self.clock_ms = clock_ms
         self.monotonic = monotonic
         self.address = f"{base.scheme}://{base.netloc}"
-        self.path = f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/events"
+        self.path = f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/{resource}"
         self.host_header = base.netloc
         self.pool = _pool_for(base.scheme, base.hostname or "", base.port, settings.ca_bundle)
         self.pacer = RateController(clock=monotonic, rng=random.Random(self.rng.random()), enabled=adaptive)

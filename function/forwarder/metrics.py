@@ -18,7 +18,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import SettingsError
 from .logs import Invocation, log_line
@@ -147,16 +146,10 @@ def _send(
         time.time_ns() // 1_000_000,
     )
     # The events client, aimed at metric-data: the same headers, signing, proxy and connections.
-    sender = CloudEyeClient(settings, deadline=deadline)
-    sender.path = _metric_data_path(settings)
+    sender = CloudEyeClient(settings, deadline=deadline, resource="metric-data")
     answer = sender.post_once(json.dumps(body).encode("utf-8"), timeout)
     if answer.status is None:
         return answer.error or "no answer"
     if 200 <= answer.status < 300:
         return None
     return describe_error(answer.status, answer.body, answer.headers.get("x-request-id"))
-
-
-def _metric_data_path(settings: Settings) -> str:
-    base = urlsplit(settings.base_url)
-    return f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/metric-data"
