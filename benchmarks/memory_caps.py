@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 FUNCTION_ROOT = Path(__file__).resolve().parents[1] / "function"
-MAX_BODY = 6_291_456
 
 # 10,000 valid events of about 600 bytes: both caps reached at once.
 VALID_EVENTS = """

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from deploy.template import VAR_REF, Template, referenced_variables, timer_user_event
+from deploy.template import METRICS_NAMESPACE_ENV, VAR_REF, Template, referenced_variables, timer_user_event
 from forwarder.triggers import Trigger
 
 PROVIDER_SOURCE = "huaweicloud/huaweicloud"
@@ -181,7 +181,7 @@ def derived_environment(template: Template) -> dict[str, str]:
         derived[HTTP_DEADLINE_ENV] = http_deadline_s(http["timeout_ms"])
     metrics = template.data.get("metrics")
     if metrics is not None:
-        derived["FORWARDER_METRICS_NAMESPACE"] = metrics["namespace"]
+        derived[METRICS_NAMESPACE_ENV] = metrics["namespace"]
         # The function dimension of the metrics, exactly what the alarms below look for.
         derived["FORWARDER_FUNCTION_NAME"] = fn["name"]
     return {key: value for key, value in derived.items() if key not in fn["environment"]}

@@ -175,7 +175,7 @@ class Backend:
         if found:
             raise errors.InvalidBody(rules.describe(found, "event"))
         with self._lock:
-            self._refuse_unknown_groups(list(enumerate(items)))
+            self._refuse_unknown_groups(items)
             received = self.now_ms()
             known = self._by_key.setdefault(project_id, {})
             answer = []
@@ -228,11 +228,11 @@ class Backend:
         with self._lock:
             return {"group_ids": sorted(self._groups)}
 
-    def _refuse_unknown_groups(self, events: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    def _refuse_unknown_groups(self, events: Sequence[Mapping[str, Any]]) -> None:
         # Cloud Eye checks that a named group exists; one unknown group refuses the whole request.
         unknown = [
             (index, event["detail"]["group_id"])
-            for index, event in events
+            for index, event in enumerate(events)
             if "group_id" in event["detail"] and event["detail"]["group_id"] not in self._groups
         ]
         if unknown:

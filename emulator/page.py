@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from emulator.models import StoredEvent, StoredMetric
+from emulator.models import StoredEvent, StoredMetric, event_type_of
 
 CONTENT_PREVIEW = 200
 
@@ -39,7 +39,7 @@ def _row(stored: StoredEvent) -> str:
         event["event_source"],
         detail.get("event_level"),
         detail.get("event_state"),
-        detail.get("event_type") or "EVENT.CUSTOM",
+        event_type_of(event),
         detail.get("event_user"),
         resource,
         content,

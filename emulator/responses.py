@@ -22,7 +22,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from emulator import auth, errors, page
 from emulator.faults import Fault
-from emulator.models import BACKEND
+from emulator.models import BACKEND, MAX_QUERY_LIMIT, real_now_ms
 
 DEFAULT_MAX_BODY_BYTES = 524288
 RECENT_ON_PAGE = 200
@@ -222,7 +222,7 @@ def _query_params(args: Any, *names: str) -> dict[str, Any]:
         "from_ms": _int_param(args, "from"),
         "to_ms": _int_param(args, "to"),
         "start": _int_param(args, "start", 0) or 0,
-        "limit": _int_param(args, "limit", 100) or 0,
+        "limit": _int_param(args, "limit", MAX_QUERY_LIMIT) or 0,
     }
 
 
@@ -299,7 +299,7 @@ def set_clock(exchange: Exchange) -> flask.Response:
         BACKEND.set_clock(lambda: frozen)
     elif "offset_ms" in payload:
         offset = int(value or 0)
-        BACKEND.set_clock(lambda: time.time_ns() // 1_000_000 + offset)
+        BACKEND.set_clock(lambda: real_now_ms() + offset)
     else:
         BACKEND.set_clock(None)
     return json_response({"now_ms": BACKEND.now_ms()}, 200)
