@@ -109,13 +109,7 @@ def begin(trigger: str, request_id: str) -> logs.Invocation:
 
 def configuration_error(invocation: logs.Invocation, exc: Exception) -> None:
     """The one log line of a configuration error (the message names the variable)."""
-    logs.log_line(
-        logging.ERROR,
-        "configuration error",
-        request_id=invocation.request_id,
-        trigger=invocation.trigger,
-        error=str(exc),
-    )
+    invocation.log(logging.ERROR, "configuration error", error=str(exc))
 
 
 def internal_error(invocation: logs.Invocation, exc: BaseException) -> HttpAnswer:

@@ -93,17 +93,19 @@ class Invocation:
         self.reject_bytes = 0
         self.unlogged: dict[str, int] = {}
 
+    def log(self, level: int, message: str, **fields: Any) -> int:
+        """One line of this invocation, named by its request id and trigger (see ``log_line``)."""
+        return log_line(level, message, request_id=self.request_id, trigger=self.trigger, **fields)
+
     def reject(self, position: Mapping[str, Any], reason: str, raw: Any, **extra: Any) -> None:
         """One whole line per reject while within the budget; past it, only counted by reason."""
         if self.reject_lines >= REJECT_LOG_LINES or self.reject_bytes >= REJECT_LOG_BYTES:
             self._count_unlogged(reason)
             return
         self.reject_lines += 1
-        self.reject_bytes += log_line(
+        self.reject_bytes += self.log(
             logging.WARNING,
             "rejected",
-            request_id=self.request_id,
-            trigger=self.trigger,
             position=dict(position),
             reason=reason,
             **extra,
@@ -118,11 +120,9 @@ class Invocation:
 
     def summary(self, counts: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         if self.unlogged:
-            log_line(
+            self.log(
                 logging.WARNING,
                 "rejects not logged",
-                request_id=self.request_id,
-                trigger=self.trigger,
                 logged=self.reject_lines,
                 not_logged=sum(self.unlogged.values()),
                 by_reason=self.unlogged,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import SettingsError
-from .logs import Invocation, log_line
+from .logs import Invocation
 from .scrub import scrub
 from .settings import Settings
 
@@ -113,11 +113,9 @@ def publish(
         problem = f"the request could not be sent ({type(exc).__name__})"
     if problem is None:
         return True
-    log_line(
+    invocation.log(
         logging.WARNING,
         "metrics not sent",
-        request_id=invocation.request_id,
-        trigger=invocation.trigger,
         namespace=settings.metrics_namespace,
         error=scrub(problem, settings),
     )

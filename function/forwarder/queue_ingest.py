@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DeliveryError
 from .intake import Candidate, Unreadable, report_candidates
-from .logs import Invocation, log_line
+from .logs import Invocation
 from .report import FAILED, REJECTED, ErrorItem, FailedResult, Report
 
 if TYPE_CHECKING:
@@ -57,11 +57,9 @@ def process(
             failed.append(result)
     errors = list(dict.fromkeys(result["error"] for result in failed))
     if failed:
-        log_line(
+        invocation.log(
             logging.ERROR,
             "delivery failed",
-            request_id=invocation.request_id,
-            trigger=invocation.trigger,
             failed=len(failed),
             errors=errors[:MAX_LOGGED_ERRORS],
             positions=[candidates[result["index"]].position for result in failed[:MAX_LOGGED_POSITIONS]],
