@@ -76,8 +76,8 @@ class TestParseBody:
             (b"", "the body is empty"),
             (b"  \n ", "the body is empty"),
             (b"\xff\xfe", "not UTF-8"),
-            (b"42", "holds a JSON int"),
-            (b'"x"', "holds a JSON str"),
+            (b"42", "holds a JSON number"),
+            (b'"x"', "holds a JSON string"),
             (b"[" * 50_000, "nested too deeply"),
         ],
     )

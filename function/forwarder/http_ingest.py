@@ -278,7 +278,7 @@ def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
         return [Candidate(value, {})]
     if isinstance(value, list):
         return [Candidate(item, {}) for item in value]
-    raise BodyError(f"the body holds a JSON {type(value).__name__}; send {BODY_FORMS}")
+    raise BodyError(f"the body holds a JSON {jsontext.kind(value)}; send {BODY_FORMS}")
 
 
 def _looks_like_json_array(body: bytes | str, content_type: str) -> bool:
