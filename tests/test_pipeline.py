@@ -7,6 +7,7 @@ import json
 import random
 import threading
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -14,7 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forwarder import report_events
-from forwarder.batching import Chunk, Oversized, chunk_events, encode_event, iter_chunks
+from forwarder.batching import (
+    Chunk,
+    Oversized,
+    chunk_events,
+    encode_event,
+    iter_chunks,
+    iter_chunks_of_slices,
+)
 from forwarder.client import CloudEyeClient
 from forwarder.events import validate_events, validate_in_slices
 from forwarder.settings import Settings
@@ -88,6 +96,28 @@ def test_iter_chunks_makes_exactly_the_chunks_of_chunk_events(
     assert sorted(oversized, key=lambda big: big.index) == expected_oversized
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=700), max_size=150),
+    cuts=st.lists(st.integers(min_value=0, max_value=150), max_size=12),
+    max_events=st.integers(min_value=1, max_value=12),
+    max_bytes=st.integers(min_value=60, max_value=2500),
+)
+def test_chunks_of_slices_are_the_chunks_of_the_whole_sequence(
+    sizes: list[int], cuts: list[int], max_events: int, max_bytes: int
+) -> None:
+    events = [(i * 2, {"event_name": f"e{i}", "content": "x" * size}) for i, size in enumerate(sizes)]
+    bounds = [0, *sorted(cut for cut in cuts if cut <= len(events)), len(events)]
+    slices = [events[start:end] for start, end in pairwise(bounds)]  # empty ones too
+    expected_chunks, expected_oversized = chunk_events(events, max_events=max_events, max_bytes=max_bytes)
+
+    oversized: list[Oversized] = []
+    chunks = list(iter_chunks_of_slices(iter(slices), oversized, max_events=max_events, max_bytes=max_bytes))
+
+    assert chunks == expected_chunks
+    assert sorted(oversized, key=lambda big: big.index) == expected_oversized
+
+
 def test_iter_chunks_yields_a_full_chunk_before_reading_further() -> None:
     taken: list[int] = []
 
@@ -117,6 +147,42 @@ def test_slices_together_are_the_whole_batch_validation(seed: int, count: int, s
     assert [index for part in slices for index, _ in part.valid] == [index for index, _ in whole.valid]
     assert [event for part in slices for _, event in part.valid] == [event for _, event in whole.valid]
     assert {i: e for part in slices for i, e in part.errors.items()} == whole.errors
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=10_000),
+    count=st.integers(0, 350),
+    size=st.integers(1, 120),
+    bad_every=st.sampled_from([0, 7, 97, 301]),
+    late=st.sampled_from(["reject", "retime"]),
+)
+def test_slices_checked_in_one_call_match_the_item_by_item_validation(
+    seed: int, count: int, size: int, bad_every: int, late: str
+) -> None:
+    # Mostly valid batches (a slice is then checked in one call) with late events among them, and
+    # a bad item now and then (from the first bad slice on, item by item).
+    rng = random.Random(seed)
+    items: list[Any] = []
+    for index in range(count):
+        item = _event(index, rng.randint(0, 50))
+        if rng.random() < 0.05:
+            item["time"] = NOW - 7_200_000
+        if bad_every and index % bad_every == bad_every - 1:
+            item = {**item, "event_name": "not valid!"}
+        items.append(item)
+    whole = validate_events(items, clock=lambda: NOW, late=late)
+
+    slices = list(validate_in_slices(items, clock=lambda: NOW, size=size, late=late))
+
+    assert [index for part in slices for index, _ in part.valid] == [index for index, _ in whole.valid]
+    retimed = {i: t for part in slices for i, t in part.retimed.items()}
+    assert retimed == whole.retimed
+    assert [event for part in slices for i, event in part.valid if i not in retimed] == [
+        event for i, event in whole.valid if i not in retimed
+    ]
+    assert {i: e for part in slices for i, e in part.errors.items()} == whole.errors
+    assert sum(part.count for part in slices) == count
 
 
 def test_slices_read_the_clock_once() -> None:

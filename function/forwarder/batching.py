@@ -93,9 +93,22 @@ def iter_chunks(
     decides a chunk from the events before it), so the first request can leave while later events
     are still being validated. Events too large for any request are appended to ``oversized``.
     """
+    slices = ([pair] for pair in events)
+    return iter_chunks_of_slices(slices, oversized, max_events=max_events, max_bytes=max_bytes)
+
+
+def iter_chunks_of_slices(
+    slices: Iterable[Sequence[tuple[int, dict[str, Any]]]],
+    oversized: list[Oversized],
+    *,
+    max_events: int = MAX_EVENTS_PER_REQUEST,
+    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> Iterator[Chunk]:
+    """``iter_chunks`` over a stream of slices of ``(index, event)`` pairs: the stream is read a
+    slice at a time, not an event at a time (no Python step per event), with the same chunks."""
     pending: list[tuple[int, dict[str, Any]]] = []
-    for pair in events:
-        pending.append(pair)
+    for pairs in slices:
+        pending += pairs
         if len(pending) < max_events:
             continue
         chunks, too_big = chunk_events(pending, max_events=max_events, max_bytes=max_bytes)

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from .batching import Oversized, iter_chunks
+from .batching import Oversized, iter_chunks_of_slices
 from .events import (
-    MAX_TIME_MS,
     FieldError,
     Validation,
     now_ms,
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from .client import ChunkOutcome, CloudEyeClient
 
 NO_RESULT = "no result recorded"
-# Every valid event's `time` fits in this many bits: the copy check's key packs it exactly.
-TIME_BITS = MAX_TIME_MS.bit_length()
 
 
 def report_events(
@@ -101,7 +98,7 @@ def _report(
     copies: dict[int, int] = {}  # index of a copy -> index of the event sent for it
     oversized: list[Oversized] = []
 
-    def valid_events() -> Iterator[tuple[int, dict[str, Any]]]:
+    def valid_slices() -> Iterator[list[tuple[int, dict[str, Any]]]]:
         setdefault = first_of.setdefault
         for validation in validations:
             results.extend([None] * validation.count)
@@ -115,14 +112,16 @@ def _report(
                 names[index] = name = event["event_name"]
                 # Cloud Eye's same-event rule: equal time, source, name, type, state, level, user,
                 # resource id and resource name. The type is left out as validation lets only
-                # EVENT.CUSTOM (or nothing, meaning the same) through. The key packs the exact
-                # time (TIME_BITS) under a hash of the rest: an integer, untracked by the
-                # garbage collector, and two different events share one only if their times are
-                # equal and their hashes collide (about once in 2^64). A retimed event is keyed by
-                # its original time: two late copies are still copies.
+                # EVENT.CUSTOM (or nothing, meaning the same) through. The key is the hash of
+                # those values: an integer, untracked by the garbage collector and cheaper to
+                # build than the values themselves, and two different events share one only if
+                # their hashes collide (about once in 2^64; string hashes are salted per process,
+                # so no input can aim for that). A retimed event is keyed by its original time:
+                # two late copies are still copies.
                 field = event["detail"].get
-                rest = hash(
+                key = hash(
                     (
+                        late.get(index, event["time"]) if late else event["time"],
                         event["event_source"],
                         name,
                         field("event_state"),
@@ -132,18 +131,17 @@ def _report(
                         field("resource_name"),
                     )
                 )
-                key = (rest << TIME_BITS) | (late.get(index, event["time"]) if late else event["time"])
                 first = setdefault(key, index)
                 if first != index:
                     copies[index] = first
                     had_copies = True
             # The validation's own pairs go on, not new ones: no per-event tuple, no per-event yield.
             if had_copies:
-                yield from [pair for pair in validation.valid if pair[0] not in copies]
+                yield [pair for pair in validation.valid if pair[0] not in copies]
             else:
-                yield from validation.valid
+                yield validation.valid
 
-    chunks = iter_chunks(valid_events(), oversized, max_bytes=settings.max_request_bytes)
+    chunks = iter_chunks_of_slices(valid_slices(), oversized, max_bytes=settings.max_request_bytes)
     report = Report(results=[], dry_run=dry_run)
     if dry_run:
         requests = 0
