@@ -1,0 +1,93 @@
+"""The client's answer reader: the same status, headers, framing and body as ``http.client``'s own
+``HTTPResponse`` for every answer shape, without the email package's header parser."""
+
+from __future__ import annotations
+
+import http.client
+import io
+
+import pytest
+
+from forwarder.client import MAX_HEADERS, _ConnectionPool, _Response
+
+
+class _Socket:
+    """What ``HTTPResponse`` needs of a socket: ``makefile`` over fixed bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self.data))  # type: ignore[arg-type]
+
+
+def _read(cls: type[http.client.HTTPResponse], data: bytes) -> dict[str, object]:
+    response = cls(_Socket(data), method="POST")  # type: ignore[arg-type]
+    response.begin()
+    return {
+        "status": response.status,
+        "reason": response.reason,
+        "version": response.version,
+        # Folded values: the email package keeps the line break, this reader a space.
+        "headers": [(name, " ".join(value.split())) for name, value in response.getheaders()],
+        "request_id": response.getheader("x-request-id"),
+        "chunked": response.chunked,
+        "length": response.length,
+        "will_close": response.will_close,
+        "body": response.read(),
+    }
+
+
+ANSWERS = {
+    "plain": b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+    b"X-Request-Id: abc\r\n\r\n[]",
+    "case and spacing": b"HTTP/1.1 200 OK\r\ncontent-length:   5  \r\nX-REQUEST-ID:id-1\r\n\r\nhello",
+    "duplicates": b"HTTP/1.1 200 OK\r\nX-Request-Id: one\r\nX-Request-Id: two\r\nContent-Length: 0\r\n\r\n",
+    "folded": b"HTTP/1.1 400 Bad\r\nX-Note: first\r\n  second\r\n\tthird\r\nContent-Length: 1\r\n\r\nx",
+    "continue first": b"HTTP/1.1 100 Continue\r\nX-Skip: yes\r\n\r\n"
+    b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+    "chunked": b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    "chunked wins over length": b"HTTP/1.1 201 Created\r\nTransfer-Encoding: Chunked\r\n"
+    b"Content-Length: 99\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+    "no length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close",
+    "bad length": b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\nrest",
+    "negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -4\r\n\r\nrest",
+    "connection close": b"HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nConnection: close\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "http 1.0": b"HTTP/1.0 503 Unavailable\r\nContent-Length: 2\r\n\r\nno",
+    "http 1.0 keep-alive": b"HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+    "no content": b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+    "not a header line": b"HTTP/1.1 200 OK\r\nX-A: 1\r\nnot a header\r\nX-B: 2\r\nContent-Length: 0\r\n\r\n",
+    "space in a name": b"HTTP/1.1 200 OK\r\nX-A: 1\r\nBad Name: 2\r\nContent-Length: 0\r\n\r\n",
+    "latin-1": b"HTTP/1.1 500 Oops\r\nX-Text: caf\xe9\r\nContent-Length: 0\r\n\r\n",
+    "bare newlines": b"HTTP/1.1 201 Created\nContent-Length: 2\n\n[]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_an_answer_reads_as_http_client_reads_it(name: str) -> None:
+    assert _read(_Response, ANSWERS[name]) == _read(http.client.HTTPResponse, ANSWERS[name])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",  # the server closed without a word
+        b"garbage\r\n\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * (MAX_HEADERS + 1) + b"\r\n",
+    ],
+)
+def test_a_broken_answer_raises_what_http_client_raises(data: bytes) -> None:
+    with pytest.raises(http.client.HTTPException) as expected:
+        _read(http.client.HTTPResponse, data)
+    with pytest.raises(http.client.HTTPException) as got:
+        _read(_Response, data)
+    assert type(got.value) is type(expected.value)
+    assert str(got.value) == str(expected.value)
+
+
+def test_the_client_reads_its_answers_with_it() -> None:
+    conn = _ConnectionPool("http", "127.0.0.1", 9).new(1.0)
+    assert conn.response_class is _Response
