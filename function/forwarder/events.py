@@ -202,6 +202,9 @@ class Validation:
     errors: dict[int, list[FieldError]] = field(default_factory=dict)
     count: int = 0
     retimed: dict[int, int] = field(default_factory=dict)
+    # Milliseconds after the current time for the first event retimed here: the slices of one
+    # batch continue each other's count, so no two retimed events of a batch share a time.
+    retime_base: int = 0
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -340,25 +343,29 @@ def validate_in_slices(
     # through it pays for at most one wasted check. Items that need the default source go item
     # by item from the start.
     whole = not default_source
+    retimed = 0
     while True:
         piece = list(islice(numbered, size))
         if not piece:
             return
-        outcome = _validate_whole(piece, current, late) if whole else None
+        outcome = _validate_whole(piece, current, late, retimed) if whole else None
         if outcome is None:
             whole = False
-            outcome = _validate(piece, len(piece), current, default_source, late)
+            outcome = _validate(piece, len(piece), current, default_source, late, retimed)
+        retimed += len(outcome.retimed)
         yield outcome
 
 
-def _validate_whole(piece: list[tuple[int, Any]], current: int, late: str) -> Validation | None:
+def _validate_whole(
+    piece: list[tuple[int, Any]], current: int, late: str, retime_base: int
+) -> Validation | None:
     """Every item of ``piece`` validated in one call, or ``None`` when any of them is not a valid
     event (then the caller judges each alone, with its errors)."""
     try:
         events = event_list_adapter().validator.validate_python(list(map(_SECOND, piece)))
     except Exception:  # a ValidationError, or anything an odd item raises
         return None
-    outcome = Validation(count=len(piece))
+    outcome = Validation(count=len(piece), retime_base=retime_base)
     _place(outcome, list(map(_FIRST, piece)), events, current, late)
     return outcome
 
@@ -379,11 +386,16 @@ def _place(outcome: Validation, indexes: list[int], events: list[Any], current: 
 
 
 def _validate(
-    numbered: Iterable[tuple[int, Any]], count: int, current: int, default_source: str | None, late: str
+    numbered: Iterable[tuple[int, Any]],
+    count: int,
+    current: int,
+    default_source: str | None,
+    late: str,
+    retime_base: int = 0,
 ) -> Validation:
     # The core validator itself: TypeAdapter.validate_python's wrapper costs ~15% per event.
     validate = event_adapter().validator.validate_python
-    outcome = Validation(count=count)
+    outcome = Validation(count=count, retime_base=retime_base)
     valid = outcome.valid
     earliest, latest = current - WINDOW_PAST_MS, current + WINDOW_FUTURE_MS
     for index, item in numbered:
@@ -406,9 +418,10 @@ def _outside_window(outcome: Validation, index: int, event: dict[str, Any], curr
     """An event outside the time window: retimed into the valid ones, or its error recorded."""
     time_ms = event["time"]
     if late == LATE_RETIME and not looks_like_seconds(time_ms):
-        # Distinct times (1 ms apart, in input order) so two late events that differ only in
-        # their original time are not one event to Cloud Eye.
-        outcome.valid.append((index, retime(event, current + len(outcome.retimed))))
+        # Distinct times (1 ms apart, in input order, over the whole batch) so two late events
+        # that differ only in their original time are not one event to Cloud Eye.
+        sent_at = current + outcome.retime_base + len(outcome.retimed)
+        outcome.valid.append((index, retime(event, sent_at)))
         outcome.retimed[index] = time_ms
     else:
         outcome.errors[index] = [FieldError("time", _window_error(time_ms, current) or "")]
