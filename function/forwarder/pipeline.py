@@ -91,8 +91,8 @@ def report_json_array(
     return _report(validations, settings, dry_run, deadline, True, sleep, clock)
 
 
-# The one-pass check is skipped after this many pieces failed it (a body of invalid items would
-# pay for each piece twice), and for a piece longer than this: it lists every error of every item
+# The one-pass check is skipped once this many pieces in a row failed it (a body of invalid items
+# would pay for each piece twice), and for a piece longer than this: it lists every error of every item
 # before giving up, so one 6 MiB item of 500,000 unknown keys would hold hundreds of MiB.
 MAX_ONE_PASS_MISSES = 4
 MAX_ONE_PASS_CHARS = 2 * PIECE_CHARS + 2
@@ -111,7 +111,7 @@ def _piece_validations(pieces: Iterable[str], current: int, settings: Settings) 
         validation = None
         if misses < MAX_ONE_PASS_MISSES and len(piece) <= MAX_ONE_PASS_CHARS:
             validation = validate_json_array(piece, clock=same_now, late=late)
-            misses += validation is None
+            misses = misses + 1 if validation is None else 0
         if validation is None:
             validation = _validate_items(json.loads(piece), same_now, settings)
         count, late_here = validation.count, len(validation.retimed)
