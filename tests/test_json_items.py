@@ -123,3 +123,28 @@ def test_where_the_events_array_starts(text: str, start: int) -> None:
 )
 def test_no_events_array(text: str) -> None:
     assert events_array(text) is None
+
+
+@pytest.mark.parametrize("piece_chars", [1, 50, json_items.PIECE_CHARS])
+def test_what_only_the_json_module_reads_is_still_cut_right(piece_chars: int, monkeypatch) -> None:
+    # Lone surrogates and nesting past 200 levels: Rust's parser refuses them, the json module not.
+    monkeypatch.setattr(json_items, "PIECE_CHARS", piece_chars)
+    array = [
+        {"a": "\ud800"},
+        {"b": [[[[]]]]},
+        *[{"deep": json.loads("[" * 300 + "]" * 300)}] * 3,
+        "\udfff",
+        0,
+    ]
+    text = json.dumps(array * 400)
+    found = events_array(text)
+    assert found is not None and found.count == len(array) * 400
+    assert _items(found) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["[{},", "[{}", "[0,", "[", '[{"a": 1}, {"b": "]"}', "[{}]]", '{"events": [{},']
+)
+def test_an_unfinished_array_is_not_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        events_array(text)

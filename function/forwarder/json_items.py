@@ -100,20 +100,27 @@ class ArrayPieces:
 def _objects_validator() -> Any:
     # Checks a JSON array of objects in Rust without making Python objects of their contents
     # (about five times cheaper than json.loads); anything it refuses is left to the json module.
+    # It stops at the first item that is no object: a piece of strings fails at once.
     from pydantic_core import SchemaValidator, core_schema
 
     objects = core_schema.typed_dict_schema({}, extra_behavior="ignore")
-    return SchemaValidator(core_schema.list_schema(objects))
+    return SchemaValidator(core_schema.list_schema(objects, fail_fast=True))
 
 
 def _piece_count(piece: str, objects: bool) -> int | None:
     """Items in ``piece`` (``[...]``) when it is one JSON array, else ``None``. With ``objects``
     (the items are likely objects) Rust checks it first, else the json module alone."""
     if objects:
+        from pydantic_core import ValidationError
+
         try:
             return len(_objects_validator().validate_json(piece))
-        except Exception:  # noqa: S110 - not all objects, or not JSON: the json module decides
-            pass
+        except ValidationError as exc:
+            if exc.errors()[0]["type"] == "json_invalid":
+                # Not JSON to Rust: nearly always not to the json module either (a wrong guess).
+                # Where they differ (lone surrogates, deep nesting) walking the items decides.
+                return None
+        # Valid JSON, but not all objects: the json module counts.
     try:
         value, end = _skimmer.raw_decode(piece)
     except (ValueError, RecursionError):
@@ -134,7 +141,8 @@ def _guesses(text: str, pos: int, last: int) -> Iterator[tuple[int, bool]]:
     (tried at once: a wrong one costs one quick parse), then a ``,`` where brackets balance.
     A few candidates of each kind are looked at, no more."""
     if last - pos <= 2 * PIECE_CHARS:
-        yield last, text.startswith("{", pos)
+        if last > pos:
+            yield last, text.startswith("{", pos)
         return
     low, high = pos + PIECE_CHARS, pos + 2 * PIECE_CHARS
     for match in islice(_OBJECT_END.finditer(text, low, high), MAX_GUESSES):
