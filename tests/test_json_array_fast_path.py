@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,16 +20,14 @@ from pydantic import ValidationError
 
 import index
 from forwarder import events as events_module
-from forwarder import http_ingest, pipeline, triggers
+from forwarder import http_ingest, json_items, pipeline, triggers
 from forwarder.batching import encode_event
 from forwarder.events import event_adapter, validate_events, validate_json_array
 from tests.support.entry_helpers import FakeContext, loopback_env
 from tests.support.loopback import LoopbackServer
 
 NOW = 1_709_294_400_000
-FUZZ = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
@@ -37,7 +36,8 @@ pytestmark = pytest.mark.usefixtures("fresh_connection_pool")
 @pytest.fixture
 def fixed_clock(monkeypatch):
     """Both paths read the same 'now', so window checks (and their messages) agree."""
-    monkeypatch.setattr(events_module, "_time", SimpleNamespace(time_ns=lambda: NOW * 1_000_000))
+    clock = SimpleNamespace(time_ns=lambda: NOW * 1_000_000, strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr(events_module, "_time", clock)
 
 
 @contextlib.contextmanager
@@ -238,6 +238,96 @@ def test_sent_requests_and_answers_are_identical(values, monkeypatch, fixed_cloc
     assert fast_requests == slow_requests
     sent = [item for body in fast_requests for item in json.loads(body)]
     assert all(isinstance(item["time"], int) for item in sent)  # string times normalised
+
+
+# --- a large array goes a piece at a time -------------------------------------------------------
+
+# Small pieces, so that even a short body is cut many times (at guessed and at walked boundaries).
+piece_sizes = st.sampled_from([1, 60, 400])
+longer_items = st.lists(valid_events | any_events | st.sampled_from([None, 1, "text", [], {}]), max_size=40)
+
+
+@FUZZ
+@given(
+    values=longer_items | st.lists(valid_events, max_size=40),
+    piece_chars=piece_sizes,
+    late=st.sampled_from(["reject", "retime"]),
+    default_source=st.sampled_from([None, "svc.default"]),
+    indent=st.sampled_from([None, 1]),
+)
+def test_pieces_answer_as_the_per_item_path(
+    values, piece_chars: int, late: str, default_source: str | None, indent: int | None, fixed_clock
+) -> None:
+    event = apig(json.dumps(values, indent=indent), query={"dry_run": "true"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_items, "PIECE_CHARS", piece_chars)
+        patch.setenv("FORWARDER_LATE_EVENTS", late)
+        if default_source:
+            patch.setenv("FORWARDER_DEFAULT_SOURCE", default_source)
+        fast = index.handler(event, FakeContext())
+        with fast_path_off():
+            slow = index.handler(event, FakeContext())
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [_event(i) for i in range(90)],
+        [_event(i, event_name="bad name") if i % 7 == 3 else _event(i) for i in range(90)],
+        [
+            _event(i, detail={"content": "},{" * i, "dimensions": [{"name": "a", "value": "}"}] * 2})
+            for i in range(90)
+        ],
+        [
+            item
+            for i in range(30)
+            for item in (_event(i), 0, {"kkk": i, **{f"x{n}": n for n in range(60)}})  # too wide
+        ],
+    ],
+    ids=["valid", "some-invalid", "boundary-lookalikes", "mixed"],
+)
+def test_pieces_send_what_the_per_item_path_sends(values, monkeypatch, fixed_clock) -> None:
+    monkeypatch.setattr(json_items, "PIECE_CHARS", 300)
+    event = apig(json.dumps(values))
+    with LoopbackServer() as server:
+        _send_to(server, monkeypatch)
+        fast = index.handler(event, FakeContext())
+        fast_requests = [request.body for request in server.requests]
+        server.requests.clear()
+        with fast_path_off():
+            slow = index.handler(event, FakeContext())
+        slow_requests = [request.body for request in server.requests]
+    assert fast == slow
+    assert fast_requests == slow_requests
+
+
+def test_a_large_array_is_validated_a_piece_at_a_time(monkeypatch, fixed_clock) -> None:
+    sizes: list[int] = []
+    real = pipeline.validate_json_array
+
+    def spy(data, **kwargs):
+        sizes.append(len(data))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(pipeline, "validate_json_array", spy)
+    body = json.dumps([_event(i, detail={"content": "x" * 400}) for i in range(3000)])
+    answer = index.handler(apig(body, query={"dry_run": "true"}), FakeContext())
+    assert answer["statusCode"] == 201 and json.loads(answer["body"])["accepted"] == 3000
+    assert len(sizes) >= len(body) // (2 * json_items.PIECE_CHARS)
+    assert max(sizes) <= pipeline.MAX_ONE_PASS_CHARS
+
+
+def test_retimed_events_stay_a_millisecond_apart_across_pieces(monkeypatch, fixed_clock) -> None:
+    monkeypatch.setattr(json_items, "PIECE_CHARS", 200)
+    monkeypatch.setenv("FORWARDER_LATE_EVENTS", "retime")
+    late = [_event(i, time=NOW - 7_200_000) for i in range(40)]
+    with LoopbackServer() as server:
+        _send_to(server, monkeypatch)
+        answer = index.handler(apig(json.dumps(late)), FakeContext())
+        sent = [item["time"] for request in server.requests for item in json.loads(request.body)]
+    assert answer["statusCode"] == 201
+    assert sent == [NOW + offset for offset in range(40)]
 
 
 def test_the_fast_path_is_taken_for_an_array_of_valid_events(monkeypatch, fixed_clock) -> None:

@@ -29,6 +29,7 @@ from .report import Report
 from .settings import Secret, ingest_token_from_env, parse_bool
 
 if TYPE_CHECKING:
+    from .json_items import ArrayPieces
     from .logs import Invocation
     from .settings import Settings
 
@@ -37,8 +38,6 @@ NDJSON_TYPES = frozenset(
 )
 DEFAULT_RETRY_AFTER_S = 5
 JSON_CONTENT_TYPE = "application/json"
-# How far into a body to look for the "[" that opens a JSON array (leading whitespace allowed).
-JSON_PEEK_BYTES = 64
 BODY_FORMS = 'a JSON array of events, one event object, {"events": [...]}, or NDJSON (one event per line)'
 
 
@@ -192,45 +191,38 @@ def _is_ndjson(content_type: str) -> bool:
 
 @dataclass
 class BodyItems:
-    """What one walk over a body's text found: where its array of events starts (``None``: not
-    an array, or an array inside something else) and whether the one-pass check may take it."""
+    """What one look over a body's text found: its array of events cut into pieces (``None``: not
+    an array, or an array inside something else)."""
 
     text: str
-    array_start: int | None
-    one_pass: bool
+    array: ArrayPieces | None
 
 
 def check_items(body: bytes | str, content_type: str, max_items: int) -> BodyItems:
     """Raise ``TooLarge`` when the body holds more than ``max_items`` items (array items, or lines
-    of NDJSON), counted one at a time so that counting costs no more memory than one item.
-    The one-pass check of a whole array is not for items with a key no event has (it would only
-    collect their errors) nor for ``too_wide`` ones."""
-    from .json_items import count_lines, events_array, iter_array, only_known_keys, too_wide
+    of NDJSON), counted a piece of the text at a time so that counting costs no more memory than
+    one piece."""
+    from .json_items import count_lines, events_array
 
     text = _text(body)
-    start = None
+    array = None
+    count = 0
     if not _is_ndjson(content_type):
         try:
-            start = events_array(text)
+            array = events_array(text)
         except (ValueError, RecursionError):
-            start = None  # not one JSON value: perhaps NDJSON, else parse_body says what is wrong
+            array = None  # not one JSON value: perhaps NDJSON, else parse_body says what is wrong
         else:
-            if start is None:
-                return BodyItems(text, None, True)  # one event object, or a value parse_body refuses
-    if start is None:
-        count, one_pass = count_lines(text, max_items), False
-    else:
-        count, one_pass = 0, True
-        for item in iter_array(text, start):
-            count += 1
-            if count > max_items:
-                break
-            one_pass = one_pass and only_known_keys(item) and too_wide(item) is None
+            if array is None:
+                return BodyItems(text, None)  # one event object, or a value parse_body refuses
+            count = array.count
+    if array is None:
+        count = count_lines(text, max_items)
     if count > max_items:
         raise TooLarge(
             f"the body holds more than {max_items} items (FORWARDER_MAX_ITEMS); send fewer per request"
         )
-    return BodyItems(text, start, one_pass)
+    return BodyItems(text, array)
 
 
 def iter_candidates(items: BodyItems, content_type: str) -> Iterator[Candidate]:
@@ -238,10 +230,10 @@ def iter_candidates(items: BodyItems, content_type: str) -> Iterator[Candidate]:
     (never the whole array at once); other forms through ``parse_body``."""
     from .json_items import iter_array
 
-    if items.array_start is None:
+    if items.array is None:
         yield from refuse_too_wide(parse_body(items.text, content_type))
     else:
-        yield from refuse_too_wide(Candidate(item, {}) for item in iter_array(items.text, items.array_start))
+        yield from refuse_too_wide(Candidate(item, {}) for item in iter_array(items.text, items.array.start))
 
 
 def refuse_too_wide(candidates: Iterable[Candidate]) -> Iterator[Candidate]:
@@ -281,23 +273,16 @@ def parse_body(body: bytes | str, content_type: str = "") -> list[Candidate]:
     raise BodyError(f"the body holds a JSON {jsontext.kind(value)}; send {BODY_FORMS}")
 
 
-def _looks_like_json_array(body: bytes | str, content_type: str) -> bool:
-    if _is_ndjson(content_type):
-        return False
-    opening = body[:JSON_PEEK_BYTES].lstrip()[:1]
-    return opening == (b"[" if isinstance(body, bytes) else "[")
-
-
 def _report(
     body: bytes | str, content_type: str, settings: Settings, dry_run: bool, deadline: float | None
 ) -> Report:
-    """Validate and send a body's events. A JSON array of valid events is checked in one pass
-    (the common case, and the cheap one); anything else, or any bad item, goes item by item."""
+    """Validate and send a body's events. A JSON array goes a piece at a time, each piece of
+    valid events checked in one pass (the common case, and the cheap one); anything else item by item."""
     items = check_items(body, content_type, settings.max_items)
-    if items.one_pass and _looks_like_json_array(body, content_type):
+    if items.array is not None:
         from .pipeline import report_json_array  # loads pydantic: there is something to check
 
-        report = report_json_array(body, settings=settings, dry_run=dry_run, deadline=deadline)
+        report = report_json_array(items.array.texts(), settings=settings, dry_run=dry_run, deadline=deadline)
         if report is not None:
             return report
     # The items flow to the pipeline as they are parsed, a slice at a time: never all at once.

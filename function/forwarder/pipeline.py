@@ -22,9 +22,11 @@ from .events import (
     FieldError,
     Validation,
     now_ms,
+    validate_events,
     validate_in_slices,
     validate_json_array,
 )
+from .json_items import PIECE_CHARS
 from .report import ACCEPTED, BY_CLOUDEYE, AcceptedResult, ErrorItem, Report, Result, failed, rejected
 from .settings import Settings
 
@@ -60,7 +62,7 @@ def report_events(
 
 
 def report_json_array(
-    body: bytes | str,
+    pieces: Iterable[str],
     *,
     settings: Settings,
     dry_run: bool = False,
@@ -68,17 +70,90 @@ def report_json_array(
     deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report | None:
-    """``report_events(json.loads(body))`` with the body parsed and validated in one pass, when it
-    is a JSON array whose items all pass validation (the time window is still checked per event);
-    ``None`` (nothing sent) otherwise: take the per-item path then.
+    """``report_events`` for one JSON array given as ``pieces``: each a JSON array of the next
+    items (``json_items.events_array`` cuts a body so). Pieces are parsed, validated and sent one
+    at a time, so memory follows the piece, not the array; ``None`` (nothing sent) when there
+    are no items.
 
-    ``FORWARDER_DEFAULT_SOURCE`` needs nothing here: an item without ``event_source`` fails this
-    pass, and the per-item path fills it in.
+    A piece of valid events is parsed and validated in one pass (``validate_json_array``); any
+    other piece item by item, as ``report_events`` would (a default source filled in, items far
+    wider than an event refused unchecked). One time window holds for every piece.
     """
-    validation = validate_json_array(body, clock=clock, late=settings.late_events)
-    if validation is None:
+    pieces = iter(pieces)
+    first = next(pieces, None)
+    if first is None:
         return None
-    return _report([validation], settings, dry_run, deadline, True, sleep, clock)
+    current = clock()
+    validations = _piece_validations(chain([first], pieces), current, settings)
+    return _report(validations, settings, dry_run, deadline, True, sleep, clock)
+
+
+# The one-pass check is skipped once this many pieces in a row failed it (a body of invalid items
+# would pay for each piece twice), and for a piece longer than this: it lists every error of every item
+# before giving up, so one 6 MiB item of 500,000 unknown keys would hold hundreds of MiB.
+MAX_ONE_PASS_MISSES = 4
+MAX_ONE_PASS_CHARS = 2 * PIECE_CHARS + 2
+
+
+def _piece_validations(pieces: Iterable[str], current: int, settings: Settings) -> Iterator[Validation]:
+    """One ``Validation`` per piece, as if the pieces were one: indexes counted over all of them,
+    and retimed events a millisecond apart across pieces too."""
+    import json
+
+    def same_now() -> int:
+        return current
+
+    late, base, retimed, misses = settings.late_events, 0, 0, 0
+    for piece in pieces:
+        validation = None
+        if misses < MAX_ONE_PASS_MISSES and len(piece) <= MAX_ONE_PASS_CHARS:
+            validation = validate_json_array(piece, clock=same_now, late=late)
+            misses = misses + 1 if validation is None else 0
+        if validation is None:
+            validation = _validate_items(json.loads(piece), same_now, settings)
+        count, late_here = validation.count, len(validation.retimed)
+        yield _shifted(validation, base, retimed) if base else validation
+        base, retimed = base + count, retimed + late_here
+
+
+def _validate_items(items: list[Any], clock: Callable[[], int], settings: Settings) -> Validation:
+    """``validate_events`` with items far wider than any event refused unchecked, one reason each."""
+    from .json_items import too_wide
+
+    def validate(some: list[Any]) -> Validation:
+        return validate_events(
+            some, clock=clock, default_source=settings.default_source, late=settings.late_events
+        )
+
+    wide = {index: reason for index, item in enumerate(items) if (reason := too_wide(item)) is not None}
+    if not wide:
+        return validate(items)
+    at = [index for index in range(len(items)) if index not in wide]
+    outcome = validate([items[index] for index in at])
+    moved = Validation(
+        valid=[(at[index], event) for index, event in outcome.valid],
+        errors={at[index]: errors for index, errors in outcome.errors.items()},
+        count=len(items),
+        retimed={at[index]: original for index, original in outcome.retimed.items()},
+    )
+    for index, reason in wide.items():
+        moved.errors[index] = [FieldError("(event)", reason)]
+    return moved
+
+
+def _shifted(validation: Validation, base: int, retimed_before: int) -> Validation:
+    """``validation`` with every index moved up by ``base``, and its retimed events sent
+    ``retimed_before`` ms later (after those of the pieces before)."""
+    if retimed_before and validation.retimed:
+        for index, event in validation.valid:
+            if index in validation.retimed:
+                event["time"] += retimed_before  # a copy made by retime(): its own dict
+    return Validation(
+        valid=[(index + base, event) for index, event in validation.valid],
+        errors={index + base: errors for index, errors in validation.errors.items()},
+        count=validation.count,
+        retimed={index + base: original for index, original in validation.retimed.items()},
+    )
 
 
 def _report(
