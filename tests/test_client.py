@@ -496,8 +496,8 @@ def test_a_429_storm_ends_at_the_deadline_with_retry_after_from_the_learned_rate
     assert report.results[0]["error"] == "Cloud Eye answered 429; stopped: the invocation is out of time"
     assert all(r["error"].endswith("stopped: the invocation is out of time") for r in report.results)
     # The answer's Retry-After: six requests at the learned rate (one cut from the first-cut
-    # minimum: nothing got through, so later 429s did not cut again), not Cloud Eye's 1 s nor a
-    # constant.
+    # minimum; the sleeps are recorded, not waited, so the pacer's round never ends and later
+    # 429s do not cut again), not Cloud Eye's 1 s nor a constant.
     assert report.retry_after == pytest.approx(6 / (pacing.FIRST_RATE * pacing.DECREASE))
 
 

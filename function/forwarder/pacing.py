@@ -12,10 +12,9 @@ controllers do (TCP, Vector's adaptive concurrency):
   ``FIRST_RATE`` when that is more (instances that started together start from the same rate,
   whoever was lucky in the first second); a later one cuts the rate itself by ``DECREASE``,
   at most once per round: 429s for requests sent before the last cut's ``Retry-After`` had
-  passed say nothing new, nor does a 429 before anything got through since the last cut (the
-  instance knocked while others filled the window; cutting again would starve it). The cut works
-  on the rate, not on a count of recent successes: an instance that was waiting out a
-  ``Retry-After`` got little through, and cutting to that would punish it twice.
+  passed say nothing new. The cut works on the rate, not on a count of recent successes: an
+  instance that was waiting out a ``Retry-After`` got little through, and cutting to that would
+  punish it twice.
 - While the rate is what holds requests back (they wait for their turn), it grows per second by
   ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
   instance catch up with fast ones, the proportional part takes up what finished instances left.
@@ -79,7 +78,6 @@ class RateController:
         self.enabled = enabled
         self._rate = START_RATE if enabled and slow_start else math.inf
         self.cuts = 0  # a turn booked before a cut is booked again at the new rate
-        self._through_since_cut = False
         self._started = math.inf  # the first request's start
         self._last_start = -math.inf  # the latest booked start
         self._quiet_until = -math.inf  # 429s for requests sent before this do not cut again
@@ -110,7 +108,6 @@ class RateController:
         with self._lock:
             now = self.clock()
             self._successes.append(now)
-            self._through_since_cut = True
             self._forget_before(now - WINDOW_S)
             if not self.cuts:  # slow start (or not paced: inf stays inf)
                 self._rate *= START_GROWTH
@@ -129,7 +126,7 @@ class RateController:
         many seconds this request waits before it is sent again."""
         with self._lock:
             now = self.clock()
-            if self.enabled and sent_at >= self._quiet_until and (self._through_since_cut or not self.cuts):
+            if self.enabled and sent_at >= self._quiet_until:
                 self._forget_before(now - WINDOW_S)
                 pause = 0.0
                 if not self.cuts:
@@ -137,7 +134,6 @@ class RateController:
                     self._rate = max(self._got_through(now), FIRST_RATE)
                     pause = retry_after
                 self.cuts += 1
-                self._through_since_cut = False
                 self._rate = max(MIN_RATE, self._rate * DECREASE)
                 # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
                 # window that is still full: their 429s say nothing about the new rate.
