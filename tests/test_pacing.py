@@ -133,13 +133,13 @@ def test_a_success_exactly_two_seconds_old_still_counts() -> None:
     clock = Clock(start=1000.0)
     pace = controller(clock)
     pace.reserve()
-    pace.succeeded(waited=False)  # at 1000.0
+    for _ in range(4):
+        pace.succeeded(waited=False)  # at 1000.0
     clock.now = 1000.0 + 2.0
     pace.succeeded(waited=False)
-    # Two successes over the two seconds: 1/s, under the minimum; a third then shows the count.
     pace.succeeded(waited=False)
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(max(3 / 2, 1.5) * 0.75)
+    assert pace.rate == pytest.approx(6 / 2 * 0.75)  # all six over the two seconds, not two
 
 
 def test_an_instance_that_got_little_through_starts_from_the_same_rate_as_the_others() -> None:
