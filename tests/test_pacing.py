@@ -154,6 +154,27 @@ def test_an_instance_that_got_little_through_starts_from_the_same_rate_as_the_ot
     assert rates == pytest.approx([1.125, 1.125])
 
 
+@pytest.mark.parametrize("retry_after", [0.0, 1.0])
+def test_a_first_429_asking_for_no_wait_cuts_from_the_slow_start_rate(retry_after: float) -> None:
+    clock = Clock()
+    pace = controller(clock, slow_start=True)
+    through(pace, clock, 2, apart=0.01)  # 40/s by now
+    pace.reserve()
+    pace.throttled(sent_at=clock.now, retry_after=retry_after)
+    # Retry-After 0 (or none): the account has room again at once, so 0.75 of 40/s; otherwise
+    # 0.75 of what got through (2 in the first second), as for instances started together.
+    assert pace.rate == pytest.approx(30.0 if retry_after == 0 else 1.5)
+
+
+def test_a_first_429_asking_for_no_wait_still_paces_an_unpaced_instance() -> None:
+    clock = Clock()
+    pace = controller(clock)
+    through(pace, clock, 2, apart=0.01)
+    pace.reserve()
+    pace.throttled(sent_at=clock.now, retry_after=0.0)
+    assert pace.rate == pytest.approx(1.5)
+
+
 def test_after_the_first_cut_the_next_turn_comes_after_retry_after_within_one_spacing() -> None:
     for retry_after in (0.5, 1.0, 7.0):
         clock = Clock()

@@ -130,8 +130,13 @@ class RateController:
                 self._forget_before(now - WINDOW_S)
                 pause = 0.0
                 if not self.cuts:
-                    # The first 429: what got through so far, FIRST_RATE at least.
-                    self._rate = max(self._got_through(now), FIRST_RATE)
+                    # The first 429: what got through so far, FIRST_RATE at least. One that asks
+                    # for no wait (Retry-After 0 or none) says the account has room again at once:
+                    # then the cut is from the slow start's rate when that is more.
+                    at_least = FIRST_RATE
+                    if retry_after <= 0 and self._rate != math.inf:
+                        at_least = self._rate  # the slow start's, 10/s or more
+                    self._rate = max(self._got_through(now), at_least)
                     pause = retry_after
                 self.cuts += 1
                 self._rate = max(MIN_RATE, self._rate * DECREASE)
