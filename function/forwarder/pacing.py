@@ -10,11 +10,12 @@ controllers do (TCP, Vector's adaptive concurrency):
   together each meet the account's limit with one request, not with a burst.
 - The first 429 sets the rate to ``DECREASE`` of what this instance got through so far, or of
   ``FIRST_RATE`` when that is more (instances that started together start from the same rate,
-  whoever was lucky in the first second); a later one cuts the rate itself by ``DECREASE``,
-  at most once per round: 429s for requests sent before the last cut's ``Retry-After`` had
-  passed say nothing new. The cut works on the rate, not on a count of recent successes: an
-  instance that was waiting out a ``Retry-After`` got little through, and cutting to that would
-  punish it twice.
+  whoever was lucky in the first second), or of the slow start's rate when the 429 asks for no
+  wait (``Retry-After`` 0 or none: the account has room again at once); a later one cuts the
+  rate itself by ``DECREASE``, at most once per round: 429s for requests sent before the last
+  cut's ``Retry-After`` had passed say nothing new. The cut works on the rate, not on a count of
+  recent successes: an instance that was waiting out a ``Retry-After`` got little through, and
+  cutting to that would punish it twice.
 - While the rate is what holds requests back (they wait for their turn), it grows per second by
   ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
   instance catch up with fast ones, the proportional part takes up what finished instances left.
