@@ -501,7 +501,13 @@ class CloudEyeClient:
         self.path = f"{base.path.rstrip('/')}/V1.0/{settings.project_id}/{resource}"
         self.host_header = base.netloc
         self.pool = _pool_for(base.scheme, base.hostname or "", base.port, settings.ca_bundle)
-        self.pacer = RateController(clock=monotonic, rng=random.Random(self.rng.random()), enabled=adaptive)
+        # A cold instance starts slowly; one whose last send met no 429 keeps its full speed.
+        self.pacer = RateController(
+            clock=monotonic,
+            rng=random.Random(self.rng.random()),
+            enabled=adaptive,
+            slow_start=not self.pool.unthrottled,
+        )
         self.stats = SendStats()
         self._broken: str | None = None  # a configuration error: nothing more is sent
         self._throttled_seen = False
@@ -651,12 +657,16 @@ class CloudEyeClient:
                 raise _Stopped
             # The turn is booked once the slot is held: requests queued for a slot before a 429
             # cut the rate are spaced at the new rate, not sent in a burst at the old one.
-            wait = self.pacer.reserve()
-            if wait > 0:
+            waited = False
+            while (wait := self.pacer.reserve(retry=retry)) > 0:
+                waited = True
                 remaining = self._remaining()
                 if remaining is not None and wait + MIN_ATTEMPT_S > remaining:
                     raise _OutOfTime
+                cuts = self.pacer.cuts
                 self.sleep(wait)
+                if self.pacer.cuts == cuts:
+                    break
             sent_at = self.pacer.clock()
             budget = self.settings.timeout_s
             remaining = self._remaining()
@@ -673,7 +683,7 @@ class CloudEyeClient:
             limit.release(throttled=throttled, retry_after=retry_after)
         self.stats.count(retry=retry, throttled=throttled)
         if verdict(answer.status) == "accepted":
-            self.pacer.succeeded(waited=wait > 0)
+            self.pacer.succeeded(waited=waited)
         return answer, sent_at
 
     def _without_late(self, piece: Chunk, outcome: ChunkOutcome) -> Chunk | None:

@@ -4,21 +4,29 @@ Many instances of the function can report into one account at once; none knows a
 Each learns a request rate from its own answers, the way additive-increase/multiplicative-decrease
 controllers do (TCP, Vector's adaptive concurrency):
 
-- Until the first 429 nothing is paced: one instance alone keeps its full speed.
-- The first 429 sets the rate to ``DECREASE`` of what this instance got through so far (half of
-  what it tried when nothing got through yet); a later one cuts the rate itself by ``DECREASE``,
-  at most once per round: 429s for requests sent before the last cut's ``Retry-After`` had
-  passed say nothing new. The cut works on the rate, not on a count of recent successes: an
-  instance that was waiting out a ``Retry-After`` got little through, and cutting to that would
-  punish it twice.
+- Until the first 429 an instance either is not paced (its client proved the account unthrottled
+  before: a warm instance keeps its full speed) or starts slowly: its second request goes
+  ``1 / START_RATE`` after the first and the rate doubles per success, so many instances starting
+  together each meet the account's limit with one request, not with a burst.
+- The first 429 sets the rate to ``DECREASE`` of what this instance got through so far, or of
+  ``FIRST_RATE`` when that is more (instances that started together start from the same rate,
+  whoever was lucky in the first second), or of the slow start's rate when the 429 asks for no
+  wait (``Retry-After`` 0 or none: the account has room again at once); a later one cuts the
+  rate itself by ``DECREASE``, at most once per round: 429s for requests sent before the last
+  cut's ``Retry-After`` had passed say nothing new. The cut works on the rate, not on a count of
+  recent successes: an instance that was waiting out a ``Retry-After`` got little through, and
+  cutting to that would punish it twice.
 - While the rate is what holds requests back (they wait for their turn), it grows per second by
   ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
   instance catch up with fast ones, the proportional part takes up what finished instances left.
   It never stays below ``FLOOR_SHARE`` of what got through over the last ``WINDOW_S`` (a first
   cut made before a burst's answers were in would otherwise stay far too low).
-- Requests start at least ``1 / rate`` apart; after a cut the next one waits one spacing. A
-  throttled request waits Cloud Eye's ``Retry-After`` plus a random share of one spacing, so the
-  instances come back spread over an interval, together at about the rate they learned.
+- Requests start at least ``1 / rate`` apart, and after a cut the next turn comes at a random
+  point of one spacing, so instances cut together come back spread over it. After the first cut
+  that spacing starts once Cloud Eye's ``Retry-After`` has passed: a start's burst filled the
+  window; a later 429 meets a window that a paced instance overfilled only a little. The
+  throttled request waits the ``Retry-After`` and then books its turn like any other; so does a
+  request whose turn was booked before a cut (``cuts`` tells).
 
 The clock and the random source are injectable so the behaviour can be tested without waiting.
 """
@@ -46,6 +54,11 @@ GROWTH_PER_S = 0.1
 FLOOR_SHARE = 0.9
 # Never slower than this (requests/s): the deadline, not the pacing, ends a hopeless wait.
 MIN_RATE = 0.5
+# A cold instance's start (requests/s), doubled per success until the first 429.
+START_RATE = 10.0
+START_GROWTH = 2.0
+# The first 429 cuts from at least this rate (requests/s).
+FIRST_RATE = 1.5
 
 
 class RateController:
@@ -57,33 +70,38 @@ class RateController:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         enabled: bool = True,
+        slow_start: bool = False,
     ) -> None:
+        """``slow_start``: pace from the first request at ``START_RATE`` (a cold instance);
+        otherwise nothing is paced until the first 429."""
         self.clock = clock
         self.rng = rng or random.Random()
         self.enabled = enabled
-        self._rate = math.inf
+        self._rate = START_RATE if enabled and slow_start else math.inf
+        self.cuts = 0  # a turn booked before a cut is booked again at the new rate
         self._started = math.inf  # the first request's start
         self._last_start = -math.inf  # the latest booked start
         self._quiet_until = -math.inf  # 429s for requests sent before this do not cut again
         self._grown_at = math.inf  # growth counts from here (set by a cut)
         self._successes: deque[float] = deque()  # when requests got through, over the last window
-        self._sends: deque[float] = deque()  # when requests started, over the last window
         self._lock = threading.Lock()
 
     @property
     def rate(self) -> float:
-        """Requests per second; ``inf`` while nothing has been throttled."""
+        """Requests per second; ``inf`` while not paced."""
         return self._rate
 
-    def reserve(self) -> float:
+    def reserve(self, *, retry: bool = False) -> float:
         """Book the next request's start: how many seconds to wait before sending it (0: now).
-        Its turn is one spacing at the rate learned so far after the turn booked before it."""
+        Its turn is one spacing at the rate learned so far after the turn booked before it. A
+        ``retry`` during the slow start goes at once: its backoff spaced it, and the slow start
+        is about a burst of new requests."""
         with self._lock:
             now = self.clock()
             self._started = min(self._started, now)
-            start = now if self._rate == math.inf else max(now, self._last_start + 1 / self._rate)
-            self._last_start = start
-            self._sends.append(start)
+            unpaced = self._rate == math.inf or (retry and not self.cuts)
+            start = now if unpaced else max(now, self._last_start + 1 / self._rate)
+            self._last_start = max(self._last_start, start)
             return start - now
 
     def succeeded(self, *, waited: bool) -> None:
@@ -92,7 +110,9 @@ class RateController:
             now = self.clock()
             self._successes.append(now)
             self._forget_before(now - WINDOW_S)
-            if self.enabled and self._rate != math.inf:
+            if not self.cuts:  # slow start (or not paced: inf stays inf)
+                self._rate *= START_GROWTH
+            elif self.enabled:
                 if waited:
                     # Per second of successes, not per success: the fixed part is the same for
                     # every instance whatever its rate (per success the fast would outgrow the slow).
@@ -109,22 +129,32 @@ class RateController:
             now = self.clock()
             if self.enabled and sent_at >= self._quiet_until:
                 self._forget_before(now - WINDOW_S)
-                if self._rate == math.inf:
-                    # The first 429: what got through so far; an instance that got nothing through
-                    # yet (it just started) counts half of what it tried instead.
-                    self._rate = max(self._got_through(now), len(self._sends) / 2 / self._span(now))
+                pause = 0.0
+                if not self.cuts:
+                    # The first 429: what got through so far, FIRST_RATE at least. One that asks
+                    # for no wait (Retry-After 0 or none) says the account has room again at once:
+                    # then the cut is from the slow start's rate when that is more.
+                    at_least = FIRST_RATE
+                    if retry_after <= 0 and self._rate != math.inf:
+                        at_least = self._rate  # the slow start's, 10/s or more
+                    self._rate = max(self._got_through(now), at_least)
+                    pause = retry_after
+                self.cuts += 1
                 self._rate = max(MIN_RATE, self._rate * DECREASE)
                 # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
                 # window that is still full: their 429s say nothing about the new rate.
                 self._quiet_until = now + max(retry_after, 1 / self._rate)
                 # Growth counts from when Cloud Eye's window has room again.
                 self._grown_at = now + retry_after
-                # The account is full now: the next request starts one spacing from now, not at
-                # once (an unpaced instance had no turn).
-                self._last_start = max(self._last_start, now)
-            if self._rate == math.inf:  # pacing disabled: spread over half the wait
+                # The next turn at a random point of one spacing (after the pause), so instances
+                # cut together come back spread.
+                spacing = 1 / self._rate
+                resume = now + pause + self.rng.uniform(0, spacing)
+                self._last_start = max(self._last_start, resume - spacing)
+            if not self.cuts:  # pacing disabled: spread over half the wait
                 return retry_after + self.rng.uniform(0, retry_after / 2)
-            return retry_after + self.rng.uniform(0, 1 / self._rate)
+            # The retry then books its turn like any request.
+            return retry_after
 
     def _span(self, now: float) -> float:
         """Seconds of history the success count covers."""
@@ -135,11 +165,10 @@ class RateController:
 
     def seconds_for(self, requests: int) -> float:
         """How long ``requests`` more requests take at the learned rate (0 while unpaced)."""
-        if self._rate == math.inf or requests <= 0:
+        if not self.cuts or requests <= 0:
             return 0.0
         return requests / self._rate
 
     def _forget_before(self, moment: float) -> None:
-        for times in (self._successes, self._sends):
-            while times and times[0] < moment:
-                times.popleft()
+        while self._successes and self._successes[0] < moment:
+            self._successes.popleft()
