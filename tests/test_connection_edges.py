@@ -117,6 +117,8 @@ def test_an_unusable_proxy_is_reported_when_the_endpoint_is_not_known_yet(monkey
     monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
     with pytest.raises(SettingsError, match="HTTPS_PROXY must be an http:// proxy URL"):
         check_environment(None)
+    with pytest.raises(SettingsError, match="HTTPS_PROXY must be an http:// proxy URL"):
+        check_environment(None, "https://ces.example.com")
     check_environment(None, "http://127.0.0.1:8080")  # plain http never uses it: no error
 
 
