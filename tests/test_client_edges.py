@@ -10,6 +10,7 @@ import contextlib
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from forwarder.batching import Chunk
 from forwarder.client import CloudEyeClient, describe_error, error_code
 from forwarder.events import now_ms
 from forwarder.settings import Secret, Settings
+from tests.support.fresh_process import FUNCTION_ROOT, run_command
 from tests.support.loopback import Answer, LoopbackServer
 
 AK, SK = "edge-access-key", "edge-secret-key"
@@ -288,11 +290,13 @@ DRIP_FOR_S = 3.0  # then the server closes: a client that never cuts sees a brok
 
 
 class DripServer:
-    """A keep-alive Cloud Eye stand-in: requests are answered 201 at once, except those whose
-    number (from 0) is in ``drip``: their answer promises 1000 bytes and sends one every 0.05 s."""
+    """A keep-alive Cloud Eye stand-in: requests are answered 201 at once (or after ``slow`` seconds),
+    except those whose number (from 0) is in ``drip``: their answer promises 1000 bytes and sends
+    one every 0.05 s."""
 
-    def __init__(self, drip: set[int]) -> None:
+    def __init__(self, drip: set[int], slow: dict[int, float] | None = None) -> None:
         self.drip = drip
+        self.slow = slow or {}  # request number -> seconds before its 201
         self.requests = 0
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -351,6 +355,8 @@ class DripServer:
                             conn.sendall(b" ")
                         except OSError:
                             return  # the client hung up
+                    return
+                if self._stop.wait(self.slow.get(number, 0.0)):
                     return
                 body = json.dumps([{"event_id": f"id{number}-{i}"} for i in range(count)]).encode()
                 conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
@@ -570,3 +576,67 @@ def test_a_slot_freed_within_the_timeout_is_taken() -> None:
         assert limit.acquire(timeout=0.9) is True
     finally:
         releaser.join()
+
+
+@pytest.mark.usefixtures("own_watchdog")
+def test_a_short_exchange_started_during_a_long_one_is_cut_at_its_own_time() -> None:
+    with DripServer(drip={1}, slow={0: 1.5}) as server:
+        long_one: list[dict[str, Any]] = []
+        waiting = threading.Thread(target=lambda: long_one.append(send_one(server.url, "10")))
+        waiting.start()
+        while server.requests == 0:  # the long exchange is under way
+            time.sleep(0.01)
+        started = time.monotonic()
+        short = send_one(server.url, "0.3")
+        waited = time.monotonic() - started
+        waiting.join()
+
+    assert short["status"] == "failed" and short["error"].endswith("no whole answer within 0.3 s")
+    assert waited < 1.5  # not when the long one ended
+    assert long_one[0]["status"] == "accepted"
+
+
+def test_the_watchdog_never_keeps_the_process_alive() -> None:
+    # One exchange from the main thread, as the metrics publisher makes; then the interpreter
+    # must end (the watchdog thread, still waiting for work, is a daemon).
+    code = f"""
+import sys
+from forwarder.client import CloudEyeClient
+from forwarder.settings import Settings
+settings = Settings.from_env(environ={{
+    "HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk",
+    "HUAWEICLOUD_SDK_PROJECT_ID": "{PROJECT}", "CLOUDEYE_ENDPOINT": sys.argv[1]}})
+print(CloudEyeClient(settings).post_once(b"[]", 30.0).status)
+"""
+    with LoopbackServer([Answer(201)]) as server:
+        completed = run_command([sys.executable, "-c", code, server.url], cwd=FUNCTION_ROOT, timeout=20)
+    assert (completed.returncode, completed.stdout.strip()) == (0, "201"), completed.stderr
+
+
+def test_an_unexpected_error_inside_the_exchange_fails_the_chunk_by_its_type() -> None:
+    # A str body with a character latin-1 lacks: http.client refuses it inside the exchange.
+    with LoopbackServer() as server:
+        token = {
+            "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+            "CLOUDEYE_ENDPOINT": server.url,
+            "CLOUDEYE_AUTH_TOKEN": "t",
+        }
+        client = CloudEyeClient(Settings.from_env(environ=token), sleep=no_sleep)
+        [outcome] = client.send([Chunk((0, 1), '["\u20ac"]')])  # type: ignore[arg-type]
+
+    assert [(p.indexes, p.verdict, p.error) for p in outcome.parts] == [
+        ((0, 1), "failed", "the request could not be sent (UnicodeEncodeError)")
+    ]
+    assert server.requests == []
+
+
+def test_after_a_send_that_met_a_429_the_next_starts_narrow_again() -> None:
+    script = [Answer(201), Answer(429, retry_after="0"), Answer(201)] + [Answer(201, delay_s=0.3)] * 6
+    with LoopbackServer(script) as server:
+        settings = Settings.from_env(environ=env(server.url, CLOUDEYE_MAX_CONCURRENCY="6"))
+        first = CloudEyeClient(settings, sleep=no_sleep).send(one_event_chunks(1))
+        throttled = CloudEyeClient(settings, sleep=no_sleep).send(one_event_chunks(1))
+        CloudEyeClient(settings, sleep=no_sleep).send(one_event_chunks(6))
+
+    assert first[0].ok and throttled[0].ok
+    assert [request.in_flight for request in server.requests[3:6]] in ([1, 2, 2], [1, 2, 1])
