@@ -468,12 +468,12 @@ def test_created_ids_are_taken_only_when_there_is_one_per_event(caplog) -> None:
 
 def test_an_endpoint_with_a_path_prefix_keeps_it_and_the_host_header_names_the_port() -> None:
     with LoopbackServer() as server:
-        settings = Settings.from_env(environ=env(f"{server.url}/gateway/ces/"))
+        settings = Settings.from_env(environ=env(f"{server.url}/gateway/CESX/"))
         report = report_events(events(1), settings=settings, sleep=no_sleep)
 
     assert report.accepted == 1
     [request] = server.requests
-    assert request.path == f"/gateway/ces/V1.0/{PROJECT}/events"
+    assert request.path == f"/gateway/CESX/V1.0/{PROJECT}/events"
     assert request.headers["Host"] == f"127.0.0.1:{server.port}"
 
 
@@ -640,3 +640,18 @@ def test_after_a_send_that_met_a_429_the_next_starts_narrow_again() -> None:
 
     assert first[0].ok and throttled[0].ok
     assert [request.in_flight for request in server.requests[3:6]] in ([1, 2, 2], [1, 2, 1])
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"), [(199, "configuration"), (300, "configuration"), (600, "configuration")]
+)
+def test_statuses_just_outside_the_known_ranges_are_configuration_problems(status, meaning) -> None:
+    assert client_module.verdict(status) == meaning
+
+
+def test_a_retry_after_below_one_second_reaches_the_caller_as_it_is() -> None:
+    with LoopbackServer([Answer(503, retry_after="0.5")]) as server:
+        settings = Settings.from_env(environ=env(server.url, CLOUDEYE_MAX_ATTEMPTS="1"))
+        report = report_events(events(1), settings=settings, sleep=no_sleep)
+    assert report.failed == 1
+    assert report.retry_after == 0.5
