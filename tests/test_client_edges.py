@@ -655,3 +655,17 @@ def test_a_retry_after_below_one_second_reaches_the_caller_as_it_is() -> None:
         report = report_events(events(1), settings=settings, sleep=no_sleep)
     assert report.failed == 1
     assert report.retry_after == 0.5
+
+
+def test_after_a_429_asking_to_wait_the_concurrency_does_not_grow_back_before_the_wait_is_over() -> None:
+    # Of the two first requests, one gets 429 "Retry-After: 30" at once: the limit halves to one
+    # and stays there for the 30 s (the injected sleep lets the retry go at once), however many
+    # requests succeed meanwhile.
+    script = [Answer(429, retry_after="30"), Answer(201, delay_s=0.05)]
+    with LoopbackServer(script) as server:
+        settings = Settings.from_env(environ=env(server.url, CLOUDEYE_MAX_CONCURRENCY="4"))
+        outcomes = CloudEyeClient(settings, sleep=no_sleep).send(one_event_chunks(12))
+
+    assert all(outcome.ok for outcome in outcomes) and len(server.requests) == 13
+    # (2, not 1: the server may count an answered request for a moment after the client has it.)
+    assert max(request.in_flight for request in server.requests[2:]) <= 2
