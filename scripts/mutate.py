@@ -119,6 +119,7 @@ def report(modules: list[str]) -> int:
     patterns = [_pattern(m) for m in _expand(modules)]
     by_module: dict[str, Counter[str]] = {}
     not_killed: list[tuple[str, str]] = []
+    timed_out: list[str] = []
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
         data.load()
@@ -129,6 +130,8 @@ def report(modules: list[str]) -> int:
             by_module.setdefault(_module_of(mutant), Counter())[status] += 1
             if status not in _KILLED and status != "not checked":
                 not_killed.append((mutant, status))
+            elif status == "timeout":
+                timed_out.append(mutant)
 
     print(f"\n{'module':<28} {'mutants':>8} {'killed':>8} {'other':>6} {'score':>7}")
     total = Counter[str]()
@@ -151,6 +154,12 @@ def report(modules: list[str]) -> int:
         print("`.venv/bin/python scripts/mutate.py show <name>`):")
         for mutant, status in sorted(not_killed):
             print(f"    {mutant}: {status}")
+    if timed_out:
+        # An endless loop is stopped this way, but on a loaded machine a mutant whose tests all
+        # pass can run past the limit too: these are worth a look before trusting the score.
+        print("\nTimed out (counted as killed; a loaded machine times out slow survivors too):")
+        for mutant in sorted(timed_out):
+            print(f"    {mutant}")
     return 0
 
 

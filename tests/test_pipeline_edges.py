@@ -113,6 +113,20 @@ def test_json_array_paces_like_report_events() -> None:
     assert report.retry_after is not None and report.retry_after > 0
 
 
+# --- report_events: settings from the environment when none are given ----------------------------
+
+
+def test_without_settings_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    item = {"event_name": "a", "time": NOW, "detail": {"content": "c"}}  # no event_source
+    with LoopbackServer() as server:
+        for name, value in env(server, FORWARDER_DEFAULT_SOURCE="app.from_env").items():
+            monkeypatch.setenv(name, value)
+        report = report_events([item], clock=lambda: NOW)
+    [sent] = sent_events(server)
+    assert sent["event_source"] == "app.from_env"
+    assert report.results[0]["status"] == "accepted"
+
+
 # --- report_events: deadline, sleep, pacing -------------------------------------------------------
 
 
