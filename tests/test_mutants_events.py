@@ -201,3 +201,22 @@ def test_retiming_an_event_without_content_gives_the_note_alone() -> None:
 def test_in_window_includes_both_edges() -> None:
     assert events.in_window(EARLIEST, NOW) and events.in_window(LATEST, NOW)
     assert not events.in_window(EARLIEST - 1, NOW) and not events.in_window(LATEST + 1, NOW)
+
+
+@pytest.mark.parametrize(
+    ("time", "expected"),
+    [
+        (float("inf"), "must be an integer UNIX timestamp in milliseconds, not infinite or NaN"),
+        (float("nan"), "must be an integer UNIX timestamp in milliseconds, not infinite or NaN"),
+        (-1, "must be a UNIX timestamp in milliseconds, not a negative number"),
+        ("-1", "must be an integer UNIX timestamp in milliseconds"),
+        # The largest time allowed, as text, is read (then refused for the window, not its size).
+        (str(events.MAX_TIME_MS), f"is {-(-(events.MAX_TIME_MS - LATEST) // 1000)} s further ahead"),
+        (str(events.MAX_TIME_MS) + "0", "is 16 digits long: not a UNIX timestamp in milliseconds"),
+        (events.MAX_TIME_MS + 1, "is a 47-bit number: not a UNIX timestamp in milliseconds"),
+        ("0", "0 looks like seconds; Cloud Eye wants milliseconds (did you mean 0?)"),
+    ],
+)
+def test_each_bad_time_gets_its_own_reason(time: Any, expected: str) -> None:
+    [(field, message)] = refusal(event(time=time))
+    assert field == "time" and message.startswith(expected)
