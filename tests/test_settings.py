@@ -557,3 +557,23 @@ def test_the_ingest_token_and_the_platform_are_read_from_the_mapping_given_or_th
     monkeypatch.delenv(FUNCTIONGRAPH_MARKERS[0])
     assert on_functiongraph() is False
     assert on_functiongraph(dict.fromkeys(FUNCTIONGRAPH_MARKERS, "x")) is True
+
+
+@pytest.mark.parametrize(("ak", "sk"), [("agency-ak", None), (None, "agency-sk")])
+def test_an_agency_with_half_a_key_pair_gives_way_to_the_token(ak: str | None, sk: str | None) -> None:
+    settings = Settings.from_env(environ={"CLOUDEYE_AUTH_TOKEN": "iam"}, context=Context(ak=ak, sk=sk))
+    assert settings.credential_source == "token"
+    assert settings.access_key is None and settings.secret_key is None
+    assert settings.auth_token is not None and settings.auth_token.reveal() == "iam"
+
+
+@pytest.mark.parametrize("present", ["X-CFF-Security-Access-Key", "X-CFF-Security-Secret-Key"])
+def test_request_headers_with_half_a_key_pair_give_way_to_the_token_header(present: str) -> None:
+    from forwarder.settings import FUNCTIONGRAPH_MARKERS
+
+    on_the_platform = dict.fromkeys(FUNCTIONGRAPH_MARKERS, "x")
+    headers = {present: "half", "X-CFF-Auth-Token": "hdr-iam"}
+    settings = Settings.from_env(environ=on_the_platform, headers=headers)
+    assert settings.credential_source == "token"
+    assert settings.access_key is None and settings.secret_key is None
+    assert settings.auth_token is not None and settings.auth_token.reveal() == "hdr-iam"
