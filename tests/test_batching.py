@@ -146,3 +146,21 @@ def test_report_events_rejects_an_oversized_event_naming_the_limit() -> None:
     [error] = body["results"][1]["errors"]
     assert "2048-byte" in error["message"] and "CLOUDEYE_MAX_REQUEST_BYTES" in error["message"]
     assert body["results"][1]["index"] == 1
+
+
+def test_a_subset_keeps_the_bytes_indexes_and_times_of_its_events() -> None:
+    events = [(index, {**_event(index, "é" * index), "time": 1000 + index}) for index in (3, 5, 8)]
+    [chunk], _ = chunk_events(events, max_bytes=10_000)
+    part = chunk.subset([0, 2])
+    assert part.indexes == (3, 8)
+    assert part.times == (1003, 1008)  # the time window is checked again before each attempt
+    # Byte for byte as first encoded: a resent event is the event Cloud Eye saw before.
+    assert part.body == b"[" + encode_event(events[0][1]) + b"," + encode_event(events[2][1]) + b"]"
+
+
+def test_a_subset_of_a_chunk_without_times_has_none() -> None:
+    from forwarder.batching import Chunk
+
+    chunk = Chunk((1, 2), b'[{"event_name":"a"},{"event_name":"b"}]')
+    part = chunk.subset([1])
+    assert (part.indexes, part.body, part.times) == ((2,), b'[{"event_name":"b"}]', ())

@@ -136,3 +136,87 @@ def test_json_array_path_gives_the_same_window_reason() -> None:
 )
 def test_reasons_for_error_kinds_the_model_does_not_raise_today(error: dict[str, Any], reason: str) -> None:
     assert events._reason(error) == reason
+
+
+# --- edges found by mutation testing -------------------------------------------------------------
+
+
+def test_a_resource_name_schema_built_afresh_checks_names_as_the_event_model_does() -> None:
+    # A new adapter builds the schema again (the event model's is built once per process).
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = TypeAdapter(events.ResourceName)
+    for name in ["vm-01 @a_b.c", "名", "云服务器 01", "x" * 128]:
+        assert adapter.validate_python(name) == name
+    reason = "must have 1-128 letters (Chinese too), digits, '@', '_', '-', '.' or spaces"
+    for bad in ["", "a/b", "名/", "x" * 129]:
+        with pytest.raises(ValidationError) as caught:
+            adapter.validate_python(bad)
+        [error] = caught.value.errors(include_url=False)
+        assert (error["type"], error["msg"]) == ("resource_name_mismatch", reason), bad
+    for not_text in [b"vm-01", 5]:  # strict: bytes are not decoded into a name
+        with pytest.raises(ValidationError) as caught:
+            adapter.validate_python(not_text)
+        assert [error["type"] for error in caught.value.errors()] == ["string_type"]
+
+
+def test_a_field_path_of_exactly_the_limit_is_shown_whole() -> None:
+    limit = events.MAX_FIELD_PATH_CHARS
+    [(whole, _)] = refusal(event(**{"k" * limit: 1}))
+    [(cut, _)] = refusal(event(**{"k" * (limit + 1): 1}))
+    assert whole == "k" * limit
+    assert cut == "k" * limit + "..."
+
+
+def test_exactly_the_most_errors_listed_needs_no_more_line() -> None:
+    most = events.MAX_ERRORS_PER_ITEM
+    listed = refusal(event(**{f"extra{n}": 1 for n in range(most)}))
+    assert [field for field, _ in listed] == [f"extra{n}" for n in range(most)]
+    over = refusal(event(**{f"extra{n}": 1 for n in range(most + 1)}))
+    assert over[-1] == ("(event)", "1 more errors not listed") and len(over) == most + 1
+
+
+def test_the_one_pass_check_keeps_both_edges_of_the_window() -> None:
+    import json
+
+    body = json.dumps([event(time=EARLIEST), event(time=LATEST)])
+    validation = validate_json_array(body, clock=lambda: NOW)
+    assert validation is not None
+    assert [index for index, _ in validation.valid] == [0, 1] and not validation.errors
+
+
+def test_validate_events_retimes_when_asked() -> None:
+    old = NOW - 2 * 3_600_000
+    validation = validate_events([event(time=old)], clock=lambda: NOW, late="retime")
+    [(index, sent)] = validation.valid
+    assert (index, sent["time"], validation.retimed) == (0, NOW, {0: old})
+
+
+def test_retiming_an_event_without_content_gives_the_note_alone() -> None:
+    old = NOW - 2 * 3_600_000
+    sent = events.retime({"event_name": "a", "time": old, "detail": {}}, NOW)
+    assert sent["detail"] == {"content": f" [original time 2024-03-01T10:00:00.000Z = {old} ms]"}
+
+
+def test_in_window_includes_both_edges() -> None:
+    assert events.in_window(EARLIEST, NOW) and events.in_window(LATEST, NOW)
+    assert not events.in_window(EARLIEST - 1, NOW) and not events.in_window(LATEST + 1, NOW)
+
+
+@pytest.mark.parametrize(
+    ("time", "expected"),
+    [
+        (float("inf"), "must be an integer UNIX timestamp in milliseconds, not infinite or NaN"),
+        (float("nan"), "must be an integer UNIX timestamp in milliseconds, not infinite or NaN"),
+        (-1, "must be a UNIX timestamp in milliseconds, not a negative number"),
+        ("-1", "must be an integer UNIX timestamp in milliseconds"),
+        # The largest time allowed, as text, is read (then refused for the window, not its size).
+        (str(events.MAX_TIME_MS), f"is {-(-(events.MAX_TIME_MS - LATEST) // 1000)} s further ahead"),
+        (str(events.MAX_TIME_MS) + "0", "is 16 digits long: not a UNIX timestamp in milliseconds"),
+        (events.MAX_TIME_MS + 1, "is a 47-bit number: not a UNIX timestamp in milliseconds"),
+        ("0", "0 looks like seconds; Cloud Eye wants milliseconds (did you mean 0?)"),
+    ],
+)
+def test_each_bad_time_gets_its_own_reason(time: Any, expected: str) -> None:
+    [(field, message)] = refusal(event(time=time))
+    assert field == "time" and message.startswith(expected)

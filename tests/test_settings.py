@@ -517,3 +517,63 @@ def test_ingest_token_that_no_header_can_carry_is_refused_without_showing_it(tok
     with pytest.raises(SettingsError, match="FORWARDER_INGEST_TOKEN") as raised:
         Settings.from_env({"FORWARDER_INGEST_TOKEN": token})
     assert token not in str(raised.value)
+
+
+def test_repr_lists_every_field_in_order_with_the_keys_masked() -> None:
+    from dataclasses import fields
+
+    settings = Settings.from_env(
+        environ={
+            "HUAWEICLOUD_SDK_AK": "AKID-NOT-SHOWN",
+            "HUAWEICLOUD_SDK_SK": "sk-not-shown",
+            "HUAWEICLOUD_SDK_PROJECT_ID": "p" * 32,
+            "CLOUDEYE_REGION": "cn-north-4",
+        }
+    )
+    text = repr(settings)
+    assert text.startswith("Settings(access_key=Secret('**********'), secret_key=Secret('**********'), ")
+    assert "AKID" not in text and "sk-not-shown" not in text
+    names = [part.split("=", 1)[0] for part in text.removeprefix("Settings(").removesuffix(")").split(", ")]
+    assert names == [item.name for item in fields(settings)]
+
+
+def test_the_ingest_token_and_the_platform_are_read_from_the_mapping_given_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forwarder.settings import FUNCTIONGRAPH_MARKERS, ingest_token_from_env, on_functiongraph
+
+    monkeypatch.delenv("FORWARDER_INGEST_TOKEN", raising=False)
+    token = ingest_token_from_env({"FORWARDER_INGEST_TOKEN": "from-the-mapping"})
+    assert token is not None and token.reveal() == "from-the-mapping"
+    assert ingest_token_from_env() is None
+    monkeypatch.setenv("FORWARDER_INGEST_TOKEN", "from-the-environment")
+    token = ingest_token_from_env()
+    assert token is not None and token.reveal() == "from-the-environment"
+
+    for name in FUNCTIONGRAPH_MARKERS:
+        monkeypatch.setenv(name, "x")
+    assert on_functiongraph() is True
+    assert on_functiongraph({}) is False
+    monkeypatch.delenv(FUNCTIONGRAPH_MARKERS[0])
+    assert on_functiongraph() is False
+    assert on_functiongraph(dict.fromkeys(FUNCTIONGRAPH_MARKERS, "x")) is True
+
+
+@pytest.mark.parametrize(("ak", "sk"), [("agency-ak", None), (None, "agency-sk")])
+def test_an_agency_with_half_a_key_pair_gives_way_to_the_token(ak: str | None, sk: str | None) -> None:
+    settings = Settings.from_env(environ={"CLOUDEYE_AUTH_TOKEN": "iam"}, context=Context(ak=ak, sk=sk))
+    assert settings.credential_source == "token"
+    assert settings.access_key is None and settings.secret_key is None
+    assert settings.auth_token is not None and settings.auth_token.reveal() == "iam"
+
+
+@pytest.mark.parametrize("present", ["X-CFF-Security-Access-Key", "X-CFF-Security-Secret-Key"])
+def test_request_headers_with_half_a_key_pair_give_way_to_the_token_header(present: str) -> None:
+    from forwarder.settings import FUNCTIONGRAPH_MARKERS
+
+    on_the_platform = dict.fromkeys(FUNCTIONGRAPH_MARKERS, "x")
+    headers = {present: "half", "X-CFF-Auth-Token": "hdr-iam"}
+    settings = Settings.from_env(environ=on_the_platform, headers=headers)
+    assert settings.credential_source == "token"
+    assert settings.access_key is None and settings.secret_key is None
+    assert settings.auth_token is not None and settings.auth_token.reveal() == "hdr-iam"
