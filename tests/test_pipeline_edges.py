@@ -64,9 +64,9 @@ class Sleeps:
 
 def test_json_array_sends_by_default_with_the_callers_clock() -> None:
     # NOW is long past: with the wall clock instead of the one given, the event would be late.
-    body = json.dumps([event("a"), event("b")]).encode()
+    pieces = [json.dumps([event("a"), event("b")])]  # one piece: the whole array
     with LoopbackServer() as server:
-        report = report_json_array(body, settings=Settings.from_env(environ=env(server)), clock=lambda: NOW)
+        report = report_json_array(pieces, settings=Settings.from_env(environ=env(server)), clock=lambda: NOW)
     assert report is not None
     assert [item["event_name"] for item in sent_events(server)] == ["a", "b"]
     assert [(r["status"], r["event_name"]) for r in report.results] == [("accepted", "a"), ("accepted", "b")]
@@ -74,10 +74,10 @@ def test_json_array_sends_by_default_with_the_callers_clock() -> None:
 
 
 def test_json_array_applies_the_late_events_setting() -> None:
-    body = json.dumps([event("old", NOW - TWO_HOURS_MS)]).encode()
+    pieces = [json.dumps([event("old", NOW - TWO_HOURS_MS)])]  # one piece: the whole array
     with LoopbackServer() as server:
         settings = Settings.from_env(environ=env(server, FORWARDER_LATE_EVENTS="retime"))
-        report = report_json_array(body, settings=settings, clock=lambda: NOW)
+        report = report_json_array(pieces, settings=settings, clock=lambda: NOW)
     assert report is not None
     [sent] = sent_events(server)
     assert sent["time"] == NOW
@@ -86,10 +86,10 @@ def test_json_array_applies_the_late_events_setting() -> None:
 
 
 def test_json_array_stops_at_the_deadline_and_retries_with_the_given_sleep() -> None:
-    body = json.dumps([event("a")]).encode()
+    pieces = [json.dumps([event("a")])]  # one piece: the whole array
     with LoopbackServer() as server:
         settings = Settings.from_env(environ=env(server))
-        late = report_json_array(body, settings=settings, clock=lambda: NOW, deadline=time.monotonic() - 1)
+        late = report_json_array(pieces, settings=settings, clock=lambda: NOW, deadline=time.monotonic() - 1)
         assert server.requests == []
     assert late is not None
     assert late.results[0]["status"] == "failed" and "out of time" in late.results[0]["error"]
@@ -97,7 +97,7 @@ def test_json_array_stops_at_the_deadline_and_retries_with_the_given_sleep() -> 
     sleeps = Sleeps()
     with LoopbackServer([Answer(503), Answer(201)]) as server:
         settings = Settings.from_env(environ=env(server))
-        report = report_json_array(body, settings=settings, clock=lambda: NOW, sleep=sleeps)
+        report = report_json_array(pieces, settings=settings, clock=lambda: NOW, sleep=sleeps)
     assert report is not None and report.results[0]["status"] == "accepted"
     assert len(server.requests) == 2 and len(sleeps.waits) == 1
 
@@ -105,10 +105,10 @@ def test_json_array_stops_at_the_deadline_and_retries_with_the_given_sleep() -> 
 def test_json_array_paces_like_report_events() -> None:
     # After Cloud Eye's 429s the learned rate says how long the failed request needs: the
     # answer's retry_after. Without pacing (report_events(adaptive=False)) there is none.
-    body = json.dumps([event("a")]).encode()
+    pieces = [json.dumps([event("a")])]  # one piece: the whole array
     with LoopbackServer([Answer(429)]) as server:
         settings = Settings.from_env(environ=env(server, CLOUDEYE_MAX_ATTEMPTS="2"))
-        report = report_json_array(body, settings=settings, clock=lambda: NOW, sleep=Sleeps())
+        report = report_json_array(pieces, settings=settings, clock=lambda: NOW, sleep=Sleeps())
     assert report is not None and report.results[0]["status"] == "failed"
     assert report.retry_after is not None and report.retry_after > 0
 
