@@ -71,7 +71,7 @@ def parse_proxy(url: str) -> Proxy:
     authorization = None
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
     return Proxy(parts.hostname, port, authorization)
 
 
@@ -105,7 +105,7 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
             try:
                 context = ssl.create_default_context(cafile=ca_bundle)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+                reason = getattr(exc, "strerror", None) or exc  # ssl errors carry their reason here too
                 raise SettingsError(
                     f"{CA_BUNDLE_VARIABLE} must name a readable PEM file of CA certificates "
                     f"(could not load {ca_bundle!r}: {reason})"
