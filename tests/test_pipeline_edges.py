@@ -351,3 +351,85 @@ def test_an_event_the_client_never_reports_fails_and_so_do_its_copies(
     assert first == {"index": 0, "status": "failed", "error": "no result recorded"}
     assert invalid["status"] == "rejected"
     assert copy == {"index": 2, "status": "failed", "error": "no result recorded", "copy_of": 0}
+
+
+# --- report_json_array: pieces the one-pass check cannot take go item by item -----------------
+
+
+def _wide_item() -> dict[str, Any]:
+    return {f"k{number}": number for number in range(60)}  # more fields than any event has
+
+
+@pytest.mark.parametrize("with_wide_item", [False, True], ids=["invalid item", "too wide item"])
+def test_an_item_by_item_piece_keeps_the_callers_clock_and_late_setting(with_wide_item: bool) -> None:
+    # The piece holds an item the one-pass check refuses, so it is validated item by item: that
+    # path too must judge times by the caller's clock (NOW is long past: by the wall clock the
+    # fresh event would be late) and retime as FORWARDER_LATE_EVENTS says.
+    bad: Any = _wide_item() if with_wide_item else 0
+    pieces = [json.dumps([event("fresh"), event("old", NOW - TWO_HOURS_MS), bad])]
+    with LoopbackServer() as server:
+        settings = Settings.from_env(environ=env(server, FORWARDER_LATE_EVENTS="retime"))
+        report = report_json_array(pieces, settings=settings, clock=lambda: NOW)
+    assert report is not None
+    fresh, old, refused = report.results
+    assert fresh["status"] == "accepted" and "retimed_from" not in fresh
+    assert old["status"] == "accepted" and old["retimed_from"] == NOW - TWO_HOURS_MS
+    assert refused["status"] == "rejected" and refused["index"] == 2
+    assert sorted(item["time"] for item in sent_events(server)) == [NOW, NOW]
+
+
+class OnePassCalls:
+    """Counts the one-pass checks report_json_array tries, passing each on to the real one."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import forwarder.pipeline as pipeline
+
+        self.calls = 0
+        real = pipeline.validate_json_array
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "validate_json_array", counted)
+
+
+def test_the_one_pass_check_is_skipped_after_four_failed_pieces_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forwarder.pipeline import MAX_ONE_PASS_MISSES
+
+    assert MAX_ONE_PASS_MISSES == 4
+    invalid, valid = json.dumps([event("a"), 0]), json.dumps([event("b")])
+    calls = OnePassCalls(monkeypatch)
+    with LoopbackServer() as server:
+        settings = Settings.from_env(environ=env(server))
+    # Six failing pieces: four tries, then item by item without trying.
+    report_json_array([invalid] * 6, settings=settings, clock=lambda: NOW, dry_run=True)
+    assert calls.calls == 4
+    # A piece that passes starts the count again: 3 tries, 1 pass, then 4 more tries.
+    calls.calls = 0
+    report = report_json_array([invalid] * 3 + [valid] + [invalid] * 6, settings=settings, clock=lambda: NOW,
+                               dry_run=True)  # fmt: skip
+    assert calls.calls == 3 + 1 + 4
+    assert report is not None
+    assert [r["status"] for r in report.results] == ["accepted", "rejected"] * 3 + ["accepted"] + [
+        "accepted", "rejected"] * 6  # fmt: skip
+
+
+def test_the_one_pass_check_takes_pieces_up_to_its_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forwarder.pipeline import MAX_ONE_PASS_CHARS
+
+    def piece_of(length: int) -> str:
+        text = json.dumps([event("a")])
+        return text[:-1] + " " * (length - len(text)) + "]"  # blanks between items are JSON
+
+    with LoopbackServer() as server:
+        settings = Settings.from_env(environ=env(server))  # dry runs: nothing is sent
+    for length, tried in ((MAX_ONE_PASS_CHARS, 1), (MAX_ONE_PASS_CHARS + 1, 0)):
+        calls = OnePassCalls(monkeypatch)
+        piece = piece_of(length)
+        assert len(piece) == length
+        report = report_json_array([piece], settings=settings, clock=lambda: NOW, dry_run=True)
+        assert report is not None and report.results[0]["status"] == "accepted"
+        assert calls.calls == tried, length
