@@ -669,3 +669,59 @@ def test_after_a_429_asking_to_wait_the_concurrency_does_not_grow_back_before_th
     assert all(outcome.ok for outcome in outcomes) and len(server.requests) == 13
     # (2, not 1: the server may count an answered request for a moment after the client has it.)
     assert max(request.in_flight for request in server.requests[2:]) <= 2
+
+
+# --- the watchdog and the pool, driven directly ---------------------------------------------------
+
+
+class _Conn:
+    """What the watchdog needs of a connection: its socket."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+
+
+def _fired_within(entry: list[Any], seconds: float = 10.0) -> bool:
+    # A generous bound: the point is whether the watchdog acts at all, not how fast.
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if entry[3]:
+            return True
+        time.sleep(0.01)
+    return bool(entry[3])
+
+
+def test_the_watchdog_goes_on_after_an_entry_disarmed_below_a_live_one() -> None:
+    # B is disarmed while A (earlier) is still armed, so B stays in the heap until the thread
+    # reaches it; the thread must then go on watching, and cut C.
+    watchdog = client_module._Watchdog()
+    with socket.socket() as a_sock, socket.socket() as c_sock:
+        now = time.monotonic()
+        a = watchdog.arm(now + 0.05, _Conn(a_sock))  # type: ignore[arg-type]
+        b = watchdog.arm(now + 0.1, _Conn(None))  # type: ignore[arg-type]
+        assert watchdog.disarm(b) is False
+        assert _fired_within(a)
+        time.sleep(0.2)  # past B's time: the thread has popped it
+        c = watchdog.arm(time.monotonic() + 0.05, _Conn(c_sock))  # type: ignore[arg-type]
+        assert _fired_within(c)
+
+
+def test_the_watchdog_goes_on_after_cutting_a_socket_that_cannot_be_shut_down() -> None:
+    # An unconnected socket refuses shutdown() with an OSError: nothing left to cut, and the
+    # thread must live on for the next entry.
+    watchdog = client_module._Watchdog()
+    with socket.socket() as first_sock, socket.socket() as second_sock:
+        first = watchdog.arm(time.monotonic() + 0.02, _Conn(first_sock))  # type: ignore[arg-type]
+        assert _fired_within(first)
+        time.sleep(0.1)
+        second = watchdog.arm(time.monotonic() + 0.02, _Conn(second_sock))  # type: ignore[arg-type]
+        assert _fired_within(second)
+
+
+def test_a_pooled_connection_whose_socket_was_closed_is_not_reused() -> None:
+    sock = socket.socket()
+    sock.close()  # select() refuses a closed socket (ValueError): it is not open
+    assert client_module._still_open(_Conn(sock)) is False  # type: ignore[arg-type]
+    idle, peer = socket.socketpair()
+    with idle, peer:  # connected, nothing to read: open as far as select() can tell
+        assert client_module._still_open(_Conn(idle)) is True  # type: ignore[arg-type]
