@@ -71,3 +71,14 @@ def test_core_stands_for_the_core_modules_in_run_and_report() -> None:
     assert expanded == [*mutate.CORE_MODULES, "deploy.template"]
     assert [mutate._pattern(m) for m in expanded[:2]] == ["forwarder.signer.*", "forwarder.batching.*"]
     assert mutate._pattern("deploy.template") == "deploy.template.*"
+
+
+def test_core_summary_counts_mutants_a_stopped_run_left_untested() -> None:
+    by_module = {
+        "forwarder.client": Counter({"killed": 19, "survived": 1, "not checked": 30}),
+        "forwarder.signer": Counter({"not checked": 5}),  # not tested at all: named, not counted
+    }
+    line = mutate.core_summary(by_module)
+    assert "19 / 20 killed, 95.0%" in line
+    assert "(30 mutants of the modules tested not run yet, so not counted)" in line
+    assert "forwarder.signer" in line.split("not tested, so not counted:")[1]
