@@ -25,6 +25,7 @@ from forwarder.client import (
 )
 from forwarder.events import now_ms
 from forwarder.settings import Settings
+from tests.support.fake_time import FakeTime
 from tests.support.loopback import Answer, LoopbackServer
 
 AK, SK = "test-access-key", "test-secret-key"
@@ -400,21 +401,6 @@ def test_deadline_already_past_sends_nothing() -> None:
     assert server.requests == []
     assert report.failed == 2
     assert "out of time" in error_of(report)
-
-
-class FakeTime:
-    """A monotonic clock that only moves when the client sleeps: waits replay exactly."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def one_chunk(count: int = 1) -> Chunk:

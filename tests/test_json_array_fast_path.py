@@ -204,6 +204,19 @@ def _send_to(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def _both_paths(event: dict, monkeypatch) -> tuple[Any, list[bytes], Any, list[bytes]]:
+    """The answer and the request bodies sent for ``event``, by the one-pass path then per item."""
+    with LoopbackServer() as server:
+        _send_to(server, monkeypatch)
+        fast = index.handler(event, FakeContext())
+        fast_requests = [request.body for request in server.requests]
+        server.requests.clear()
+        with fast_path_off():
+            slow = index.handler(event, FakeContext())
+        slow_requests = [request.body for request in server.requests]
+    return fast, fast_requests, slow, slow_requests
+
+
 def _event(index: int, **changes: Any) -> dict[str, Any]:
     event = {
         "event_name": f"Event{index}",
@@ -226,14 +239,7 @@ def _event(index: int, **changes: Any) -> dict[str, Any]:
 )
 def test_sent_requests_and_answers_are_identical(values, monkeypatch, fixed_clock) -> None:
     event = apig(json.dumps(values))
-    with LoopbackServer() as server:
-        _send_to(server, monkeypatch)
-        fast = index.handler(event, FakeContext())
-        fast_requests = [request.body for request in server.requests]
-        server.requests.clear()
-        with fast_path_off():
-            slow = index.handler(event, FakeContext())
-        slow_requests = [request.body for request in server.requests]
+    fast, fast_requests, slow, slow_requests = _both_paths(event, monkeypatch)
     assert fast == slow
     assert fast_requests == slow_requests
     sent = [item for body in fast_requests for item in json.loads(body)]
@@ -290,14 +296,7 @@ def test_pieces_answer_as_the_per_item_path(
 def test_pieces_send_what_the_per_item_path_sends(values, monkeypatch, fixed_clock) -> None:
     monkeypatch.setattr(json_items, "PIECE_CHARS", 300)
     event = apig(json.dumps(values))
-    with LoopbackServer() as server:
-        _send_to(server, monkeypatch)
-        fast = index.handler(event, FakeContext())
-        fast_requests = [request.body for request in server.requests]
-        server.requests.clear()
-        with fast_path_off():
-            slow = index.handler(event, FakeContext())
-        slow_requests = [request.body for request in server.requests]
+    fast, fast_requests, slow, slow_requests = _both_paths(event, monkeypatch)
     assert fast == slow
     assert fast_requests == slow_requests
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from typing import Any
 
 import pytest
@@ -15,20 +14,8 @@ from forwarder.batching import Chunk
 from forwarder.client import CloudEyeClient
 from forwarder.events import now_ms
 from forwarder.settings import Settings
+from tests.support.fake_time import FakeTime
 from tests.support.loopback import Answer, LoopbackServer
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def settings_for(server: LoopbackServer) -> Settings:

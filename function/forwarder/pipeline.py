@@ -12,6 +12,7 @@ the first.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
@@ -98,7 +99,6 @@ MAX_ONE_PASS_CHARS = 2 * PIECE_CHARS + 2
 def _piece_validations(pieces: Iterable[str], current: int, settings: Settings) -> Iterator[Validation]:
     """One ``Validation`` per piece, as if the pieces were one: indexes counted over all of them,
     and retimed events a millisecond apart across pieces too."""
-    import json
 
     def same_now() -> int:
         return current
