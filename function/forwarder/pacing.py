@@ -8,14 +8,20 @@ controllers do (TCP, Vector's adaptive concurrency):
   before: a warm instance keeps its full speed) or starts slowly: its second request goes
   ``1 / START_RATE`` after the first and the rate doubles per success, so many instances starting
   together each meet the account's limit with one request, not with a burst.
-- The first 429 sets the rate to ``DECREASE`` of what this instance got through so far, or of
-  ``FIRST_RATE`` when that is more (instances that started together start from the same rate,
-  whoever was lucky in the first second), or of the slow start's rate when the 429 asks for no
-  wait (``Retry-After`` 0 or none: the account has room again at once); a later one cuts the
-  rate itself by ``DECREASE``, at most once per round: 429s for requests sent before the last
-  cut's ``Retry-After`` had passed say nothing new. The cut works on the rate, not on a count of
-  recent successes: an instance that was waiting out a ``Retry-After`` got little through, and
-  cutting to that would punish it twice.
+- The first 429 sets the rate to ``FIRST_DECREASE`` of what this instance got through so far,
+  or of ``FIRST_RATE`` when that is more (instances that started together start from the same
+  rate, whoever was lucky in the first second), or of the slow start's rate when the 429 asks
+  for no wait (``Retry-After`` 0 or none: the account has room again at once). That rate is the
+  instance's pace: its share of the account when the limit was met.
+- A later 429 cuts the rate itself by ``DECREASE``, at most once per round: 429s for requests
+  sent before the last round's ``Retry-After`` had passed say nothing new. The cut works on the
+  rate, not on a count of recent successes: an instance that was waiting out a ``Retry-After``
+  got little through, and cutting to that would punish it twice. No cut while the instance is
+  behind its pace (fewer requests got through since the first 429 than the pace gives) and its
+  rate is at most ``BEHIND_RATE_CAP`` times the pace: its 429s say others take more than their
+  share, and cutting would only widen the gap. Instances that met the limit together so keep
+  about the same progress and finish together, instead of the unlucky ones (each 429 costs a
+  request its ``Retry-After``) running on alone at a low rate after the others are done.
 - While the rate is what holds requests back (they wait for their turn), it grows per second by
   ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
   instance catch up with fast ones, the proportional part takes up what finished instances left.
@@ -44,11 +50,15 @@ from collections.abc import Callable
 # instance younger than that is measured over its age, but over one second at least.
 WINDOW_S = 2.0
 MIN_SPAN_S = 1.0
-# A cut keeps this share of the rate.
+# A cut keeps this share of the rate; the first cut keeps more: it is made from what got
+# through, which is already about this instance's share.
 DECREASE = 0.75
+FIRST_DECREASE = 0.85
+# An instance behind its pace is not cut while its rate is at most this multiple of the pace.
+BEHIND_RATE_CAP = 2.0
 # Growth while the rate is what holds requests back, per second: a fixed part (requests/s) and a
 # share of the rate itself.
-INCREASE_PER_S = 0.6
+INCREASE_PER_S = 0.3
 GROWTH_PER_S = 0.1
 # Never slower than this share of what got through over the window.
 FLOOR_SHARE = 0.9
@@ -78,12 +88,15 @@ class RateController:
         self.rng = rng or random.Random()
         self.enabled = enabled
         self._rate = START_RATE if enabled and slow_start else math.inf
-        self.cuts = 0  # a turn booked before a cut is booked again at the new rate
+        self.cuts = 0  # rounds of 429s; a turn booked before one is booked again at the new rate
         self._started = math.inf  # the first request's start
         self._last_start = -math.inf  # the latest booked start
         self._quiet_until = -math.inf  # 429s for requests sent before this do not cut again
         self._grown_at = math.inf  # growth counts from here (set by a cut)
         self._successes: deque[float] = deque()  # when requests got through, over the last window
+        self._pace = 0.0  # the rate the first 429 set
+        self._pace_from = math.inf  # when the first 429's Retry-After had passed
+        self._through_since_first = 0  # requests that got through since the first 429
         self._lock = threading.Lock()
 
     @property
@@ -109,6 +122,7 @@ class RateController:
         with self._lock:
             now = self.clock()
             self._successes.append(now)
+            self._through_since_first += 1
             self._forget_before(now - WINDOW_S)
             if not self.cuts:  # slow start (or not paced: inf stays inf)
                 self._rate *= START_GROWTH
@@ -137,12 +151,14 @@ class RateController:
                     at_least = FIRST_RATE
                     if retry_after <= 0 and self._rate != math.inf:
                         at_least = self._rate  # the slow start's, 10/s or more
-                    self._rate = max(self._got_through(now), at_least)
+                    self._rate = max(MIN_RATE, max(self._got_through(now), at_least) * FIRST_DECREASE)
+                    self._pace, self._pace_from, self._through_since_first = self._rate, now + retry_after, 0
                     pause = retry_after
+                elif not self._behind(now):
+                    self._rate = max(MIN_RATE, self._rate * DECREASE)
                 self.cuts += 1
-                self._rate = max(MIN_RATE, self._rate * DECREASE)
                 # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
-                # window that is still full: their 429s say nothing about the new rate.
+                # window that is still full: their 429s say nothing new.
                 self._quiet_until = now + max(retry_after, 1 / self._rate)
                 # Growth counts from when Cloud Eye's window has room again.
                 self._grown_at = now + retry_after
@@ -155,6 +171,12 @@ class RateController:
                 return retry_after + self.rng.uniform(0, retry_after / 2)
             # The retry then books its turn like any request.
             return retry_after
+
+    def _behind(self, now: float) -> bool:
+        """Fewer requests got through since the first 429 than its pace gives, at a rate not far
+        above that pace."""
+        expected = self._pace * max(0.0, now - self._pace_from)
+        return self._through_since_first < expected and self._rate <= BEHIND_RATE_CAP * self._pace
 
     def _span(self, now: float) -> float:
         """Seconds of history the success count covers."""
