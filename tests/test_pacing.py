@@ -1,5 +1,5 @@
-"""The per-instance rate controller: slow start, cut on 429, growth, spacing, jittered returns,
-deadline hint.
+"""The per-instance rate controller: slow start, cut on 429, the pace a behind instance is not cut
+below, growth, spacing, jittered returns, deadline hint.
 
 Every test drives it with an injected clock and a seeded random source (mirrored to know each
 draw): nothing sleeps, every bound exact. Expected rates are written as numbers, not from the
@@ -40,10 +40,23 @@ def through(pace: RateController, clock: Clock, count: int, *, apart: float) -> 
 
 
 def first_cut(clock: Clock, seed: int = 7, retry_after: float = 1.0) -> RateController:
-    """A controller whose first request got a 429 before anything got through: 1.125 requests/s."""
+    """A controller whose first request got a 429 before anything got through: 1.275 requests/s,
+    its pace from when the Retry-After has passed."""
     pace = controller(clock, seed)
     pace.reserve()
     pace.throttled(sent_at=clock.now, retry_after=retry_after)
+    return pace
+
+
+def at_the_floor(clock: Clock) -> RateController:
+    """A controller cut round after round down to 0.5 requests/s. A burst's 40 answers come in
+    after its first 429 (the rate rises to 36/s): far ahead of its pace, it is cut each round."""
+    pace = first_cut(clock)
+    for _ in range(40):
+        pace.succeeded(waited=False)
+    for _ in range(16):  # 36 * 0.75**15 would be 0.48
+        clock.now += 2.0
+        pace.throttled(sent_at=clock.now, retry_after=1.0)
     return pace
 
 
@@ -96,13 +109,13 @@ def test_slow_start_does_not_apply_when_pacing_is_disabled() -> None:
 # --- the first 429 -------------------------------------------------------------------------------
 
 
-def test_the_first_429_keeps_three_quarters_of_what_got_through() -> None:
+def test_the_first_429_keeps_0_85_of_what_got_through() -> None:
     clock = Clock()
     pace = controller(clock, slow_start=True)
     through(pace, clock, 20, apart=0.04)  # 20 within 0.8 s: counted over one second at least
     pace.reserve()
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(15.0)
+    assert pace.rate == pytest.approx(17.0)
     assert pace.cuts == 1
 
 
@@ -111,13 +124,13 @@ def test_what_got_through_is_counted_over_the_instance_age_up_to_two_seconds() -
     pace = controller(clock)
     through(pace, clock, 30, apart=0.05)  # 30 over 1.5 s: 20/s
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(15.0)
+    assert pace.rate == pytest.approx(17.0)
 
     clock = Clock()
     pace = controller(clock)
     through(pace, clock, 40, apart=0.1)  # 4 s old: the 20 of the last two seconds count, 10/s
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(7.5)
+    assert pace.rate == pytest.approx(8.5)
 
 
 def test_successes_older_than_the_window_are_forgotten_at_the_first_cut() -> None:
@@ -126,7 +139,7 @@ def test_successes_older_than_the_window_are_forgotten_at_the_first_cut() -> Non
     through(pace, clock, 10, apart=0.01)
     clock.now += 5.0  # all ten are more than two seconds old
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(1.125)  # the first-cut minimum, not 10/2 s
+    assert pace.rate == pytest.approx(1.275)  # the first-cut minimum, not 10/2 s
 
 
 def test_a_success_exactly_two_seconds_old_still_counts() -> None:
@@ -139,7 +152,7 @@ def test_a_success_exactly_two_seconds_old_still_counts() -> None:
     pace.succeeded(waited=False)
     pace.succeeded(waited=False)
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(6 / 2 * 0.75)  # all six over the two seconds, not two
+    assert pace.rate == pytest.approx(2.55)  # all six over the two seconds (3/s), not two
 
 
 def test_an_instance_that_got_little_through_starts_from_the_same_rate_as_the_others() -> None:
@@ -151,7 +164,7 @@ def test_an_instance_that_got_little_through_starts_from_the_same_rate_as_the_ot
         pace.reserve()
         pace.throttled(sent_at=clock.now, retry_after=1.0)
         rates.append(pace.rate)
-    assert rates == pytest.approx([1.125, 1.125])
+    assert rates == pytest.approx([1.275, 1.275])
 
 
 @pytest.mark.parametrize("retry_after", [0.0, 1.0])
@@ -161,9 +174,9 @@ def test_a_first_429_asking_for_no_wait_cuts_from_the_slow_start_rate(retry_afte
     through(pace, clock, 2, apart=0.01)  # 40/s by now
     pace.reserve()
     pace.throttled(sent_at=clock.now, retry_after=retry_after)
-    # Retry-After 0 (or none): the account has room again at once, so 0.75 of 40/s; otherwise
-    # 0.75 of what got through (2 in the first second), as for instances started together.
-    assert pace.rate == pytest.approx(30.0 if retry_after == 0 else 1.5)
+    # Retry-After 0 (or none): the account has room again at once, so 0.85 of 40/s; otherwise
+    # 0.85 of what got through (2 in the first second), as for instances started together.
+    assert pace.rate == pytest.approx(34.0 if retry_after == 0 else 1.7)
 
 
 def test_a_first_429_asking_for_no_wait_still_paces_an_unpaced_instance() -> None:
@@ -172,14 +185,14 @@ def test_a_first_429_asking_for_no_wait_still_paces_an_unpaced_instance() -> Non
     through(pace, clock, 2, apart=0.01)
     pace.reserve()
     pace.throttled(sent_at=clock.now, retry_after=0.0)
-    assert pace.rate == pytest.approx(1.5)
+    assert pace.rate == pytest.approx(1.7)  # 0.85 of the 2/s that got through
 
 
 def test_after_the_first_cut_the_next_turn_comes_after_retry_after_within_one_spacing() -> None:
     for retry_after in (0.5, 1.0, 7.0):
         clock = Clock()
         pace = first_cut(clock, seed=11, retry_after=retry_after)
-        spacing = 1 / 1.125
+        spacing = 1 / 1.275
         jitter = random.Random(11).uniform(0, spacing)
         waits = [pace.reserve() for _ in range(3)]
         assert waits == pytest.approx([retry_after + jitter + k * spacing for k in range(3)])
@@ -190,7 +203,7 @@ def test_instances_cut_together_return_spread_over_one_spacing() -> None:
     for seed in range(30):
         clock = Clock()
         firsts.append(first_cut(clock, seed).reserve())
-    spacing = 1 / 1.125
+    spacing = 1 / 1.275
     assert min(firsts) >= 1.0 and max(firsts) <= 1.0 + spacing
     assert max(firsts) - min(firsts) > 0.8 * spacing  # really spread, not in step
 
@@ -210,46 +223,45 @@ def test_a_later_429_cuts_the_rate_itself_and_its_next_turn_comes_within_one_spa
     clock = Clock()
     pace = controller(clock, seed=5)
     through(pace, clock, 20, apart=0.04)
-    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 15/s
+    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 17/s, its pace from one second on
     clock.now += 1.5
-    pace.reserve()
-    pace.succeeded(waited=False)
-    clock.now += 0.5
+    for _ in range(9):  # half a second at 17/s gives 8.5: not behind its pace
+        pace.succeeded(waited=False)
     pace.throttled(sent_at=clock.now, retry_after=1.0)
     assert pace.cuts == 2
-    # 15 * 0.75, unless that is under 0.9 of what got through (21 over 2 s minus the forgotten)
-    assert pace.rate == pytest.approx(11.25)
-    jitter = mirror_after_cuts(5, [1 / 15]).uniform(0, 1 / 11.25)
+    assert pace.rate == pytest.approx(12.75)  # 17 * 0.75: the rate itself, not what got through
+    jitter = mirror_after_cuts(5, [1 / 17]).uniform(0, 1 / 12.75)
     assert pace.reserve() == pytest.approx(jitter)  # no pause after a later cut
 
 
 def test_the_rate_is_cut_once_per_round() -> None:
     clock = Clock()
-    pace = first_cut(clock)  # 1.125/s; quiet for max(Retry-After, one spacing) = 1/1.125 s
+    pace = first_cut(clock)  # 1.275/s; quiet for max(Retry-After 1 s, one spacing 0.78 s)
     cut_at = clock.now
     pace.succeeded(waited=False)
     clock.now += 0.5
     # 429s for requests sent before that (the window Cloud Eye counts is still full) say nothing.
     for sent_at in (cut_at, clock.now, cut_at + 1.0 - 1e-9):
         assert pace.throttled(sent_at=sent_at, retry_after=1.0) == 1.0
-    assert pace.rate == pytest.approx(1.125)
+    assert pace.rate == pytest.approx(1.275)
     assert pace.cuts == 1
-    # A request sent once the Retry-After has passed and still throttled: cut again.
+    # A request sent once the Retry-After has passed and still throttled: cut again (its pace
+    # counts from then, so it is not behind yet).
     clock.now = cut_at + 1.0
     pace.throttled(sent_at=cut_at + 1.0, retry_after=1.0)
     assert pace.cuts == 2
-    assert pace.rate == pytest.approx(1.125 * 0.75)
+    assert pace.rate == pytest.approx(0.95625)
 
 
 def test_the_round_lasts_one_spacing_when_that_is_longer_than_retry_after() -> None:
     clock = Clock()
-    pace = first_cut(clock, retry_after=0.0)  # 1.125/s: a round of 0.889 s
+    pace = first_cut(clock, retry_after=0.0)  # 1.275/s: a round of 0.784 s
     cut_at = clock.now
     pace.succeeded(waited=False)
-    clock.now += 0.8
+    clock.now += 0.78
     pace.throttled(sent_at=clock.now, retry_after=0.0)
     assert pace.cuts == 1
-    clock.now = cut_at + 1 / 1.125
+    clock.now = cut_at + 1 / 1.275
     pace.throttled(sent_at=clock.now, retry_after=0.0)
     assert pace.cuts == 2
 
@@ -257,21 +269,93 @@ def test_the_round_lasts_one_spacing_when_that_is_longer_than_retry_after() -> N
 def test_a_429_after_the_round_cuts_again_though_nothing_got_through() -> None:
     clock = Clock()
     pace = first_cut(clock)
-    clock.now += 3.0
+    clock.now += 1.0  # the round's end, when the pace starts: it gives nothing yet
     pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == pytest.approx(1.125 * 0.75)
+    assert pace.rate == pytest.approx(0.95625)
     assert pace.cuts == 2
 
 
 def test_the_rate_never_drops_below_half_a_request_per_second() -> None:
     clock = Clock()
-    pace = first_cut(clock)
-    for _ in range(10):
-        clock.now += 5.0  # one success, long ago by the next 429
-        pace.succeeded(waited=False)
-        clock.now += 5.0
-        pace.throttled(sent_at=clock.now, retry_after=1.0)
+    pace = at_the_floor(clock)
     assert pace.rate == 0.5
+    assert pace.cuts == 17
+
+
+# --- the pace: instances that met the limit together keep about the same progress ---------------
+
+
+def test_a_later_429_does_not_cut_an_instance_behind_its_pace() -> None:
+    clock = Clock()
+    pace = first_cut(clock)  # 1.275/s from one second on
+    clock.now += 2.0
+    pace.succeeded(waited=False)
+    pace.succeeded(waited=False)
+    clock.now += 1.0  # two seconds at its pace give 2.55: two got through
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(1.275)
+    assert pace.cuts == 2  # a round all the same: its next turn spread over one spacing...
+    jitter = mirror_after_cuts(7, [1 / 1.275]).uniform(0, 1 / 1.275)
+    assert pace.reserve() == pytest.approx(jitter)
+    clock.now += 0.5  # ...and 429s for requests sent within its Retry-After say nothing new
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.cuts == 2
+
+
+@pytest.mark.parametrize(("got_through", "rate"), [(16, 8.5), (17, 6.375)])
+def test_a_later_429_cuts_an_instance_that_got_through_what_its_pace_gives(
+    got_through: int, rate: float
+) -> None:
+    clock = Clock()
+    pace = controller(clock, slow_start=True)
+    pace.reserve()
+    pace.throttled(sent_at=clock.now, retry_after=0.0)  # 0.85 of the slow start's 10/s, from now
+    clock.now += 2.0  # two seconds at 8.5/s give 17
+    for _ in range(got_through):
+        pace.succeeded(waited=False)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(rate)  # 17 is not fewer than the pace gives: 8.5 * 0.75
+
+
+def test_what_got_through_before_the_first_429_does_not_count_toward_the_pace() -> None:
+    clock = Clock()
+    pace = controller(clock)
+    through(pace, clock, 20, apart=0.04)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 17/s from one second on
+    clock.now += 1.5
+    for _ in range(8):  # half a second at 17/s gives 8.5: behind, whatever got through before
+        pace.succeeded(waited=False)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(17.0)
+    assert pace.cuts == 2
+
+
+@pytest.mark.parametrize(("got_through", "rate"), [(51, 22.95), (52, 17.55)])
+def test_a_behind_instance_whose_rate_rose_above_twice_its_pace_is_cut(got_through: int, rate: float) -> None:
+    clock = Clock()
+    pace = controller(clock)
+    pace.reserve()
+    clock.now += 2.0
+    for _ in range(27):
+        pace.succeeded(waited=False)
+    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 0.85 of 27 over 2 s: 11.475/s
+    clock.now += 10.0  # nine seconds at its pace give 103.275: behind either way
+    for _ in range(got_through):  # the rate rises to 0.9 of what got through over 2 s
+        pace.succeeded(waited=False)
+    # 51: 22.95/s, twice the pace exactly, is not cut; 52: 23.4/s is, to 23.4 * 0.75.
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(rate)
+
+
+def test_the_pace_counts_from_when_the_first_retry_after_has_passed() -> None:
+    clock = Clock()
+    pace = first_cut(clock, retry_after=5.0)  # 1.275/s from five seconds on
+    clock.now += 7.0
+    for _ in range(3):  # the rate rises to 0.9 of 3 over 2 s: 1.35/s
+        pace.succeeded(waited=False)
+    # Two seconds at its pace give 2.55: not behind (seven from the 429 itself would give 8.925).
+    pace.throttled(sent_at=clock.now, retry_after=1.0)
+    assert pace.rate == pytest.approx(1.0125)
 
 
 # --- growth --------------------------------------------------------------------------------------
@@ -281,41 +365,34 @@ def test_the_rate_grows_per_second_while_it_holds_requests_back() -> None:
     clock = Clock()
     pace = controller(clock)
     through(pace, clock, 20, apart=0.04)
-    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 15/s
+    pace.throttled(sent_at=clock.now, retry_after=1.0)  # 17/s
     clock.now += 0.5
     pace.succeeded(waited=True)  # within Cloud Eye's Retry-After: no growth yet
-    assert pace.rate == pytest.approx(15.0)
+    assert pace.rate == pytest.approx(17.0)
     clock.now += 1.0  # 0.5 s past the Retry-After
     pace.succeeded(waited=False)  # did not wait for its turn: proves nothing
-    assert pace.rate == pytest.approx(15.0)
+    assert pace.rate == pytest.approx(17.0)
     clock.now += 0.25
     pace.succeeded(waited=True)
-    grown = 15.0 + 0.25 * (0.6 + 0.1 * 15.0)
+    grown = 17.0 + 0.25 * (0.3 + 0.1 * 17.0)
     assert pace.rate == pytest.approx(grown)
     clock.now += 30  # a long gap was not the rate's doing: one second at most
     pace.succeeded(waited=True)
-    assert pace.rate == pytest.approx(grown + 0.6 + 0.1 * grown)
+    assert pace.rate == pytest.approx(grown + 0.3 + 0.1 * grown)
 
 
 def test_a_slow_instance_grows_for_one_spacing_at_most() -> None:
     clock = Clock()
-    pace = controller(clock)
-    pace.reserve()
-    for _ in range(6):  # cut to the floor: 0.5/s, a spacing of two seconds
-        clock.now += 5.0
-        pace.succeeded(waited=False)
-        clock.now += 5.0
-        pace.throttled(sent_at=clock.now, retry_after=1.0)
-    assert pace.rate == 0.5
+    pace = at_the_floor(clock)  # 0.5/s, a spacing of two seconds
     clock.now += 1.0  # the Retry-After passed
     pace.succeeded(waited=False)  # growth counts from here
     clock.now += 10.0
     pace.succeeded(waited=True)
-    assert pace.rate == pytest.approx(0.5 + 2.0 * (0.6 + 0.1 * 0.5))
+    assert pace.rate == pytest.approx(0.5 + 2.0 * (0.3 + 0.1 * 0.5))
 
 
 def test_every_instance_gains_the_fixed_part_whatever_its_rate() -> None:
-    for successes, start in ((0, 1.125), (20, 15.0)):
+    for successes, start in ((0, 1.275), (20, 17.0)):
         clock = Clock()
         pace = controller(clock)
         through(pace, clock, successes, apart=0.04)
@@ -326,7 +403,7 @@ def test_every_instance_gains_the_fixed_part_whatever_its_rate() -> None:
         pace.succeeded(waited=False)
         clock.now += 1.0
         pace.succeeded(waited=True)
-        assert pace.rate == pytest.approx(start + 0.6 + 0.1 * start)
+        assert pace.rate == pytest.approx(start + 0.3 + 0.1 * start)
 
 
 def test_a_turn_booked_after_growth_comes_sooner() -> None:
@@ -335,7 +412,7 @@ def test_a_turn_booked_after_growth_comes_sooner() -> None:
     clock.now += 3.0  # past the Retry-After and the first turn
     assert pace.reserve() == 0.0
     pace.succeeded(waited=True)  # growth counts from the end of the Retry-After
-    grown = 1.125 + 1.0 * (0.6 + 0.1 * 1.125)  # two seconds capped to one (a spacing is less)
+    grown = 1.275 + 1.0 * (0.3 + 0.1 * 1.275)  # two seconds capped to one (a spacing is less)
     assert pace.rate == pytest.approx(grown)
     clock.now += 0.1
     assert pace.reserve() == pytest.approx(1 / grown - 0.1)  # one spacing at the grown rate
@@ -356,7 +433,7 @@ def test_the_rate_is_not_left_far_below_what_got_through() -> None:
 def test_paced_requests_start_one_spacing_apart_and_an_idle_gap_is_not_made_up() -> None:
     clock = Clock()
     pace = first_cut(clock, seed=2)
-    spacing = 1 / 1.125
+    spacing = 1 / 1.275
     first = pace.reserve()
     waits = [pace.reserve() for _ in range(3)]
     assert waits == pytest.approx([first + spacing, first + 2 * spacing, first + 3 * spacing])
@@ -367,8 +444,8 @@ def test_paced_requests_start_one_spacing_apart_and_an_idle_gap_is_not_made_up()
 def test_the_deadline_hint_is_the_time_the_requests_take_at_the_learned_rate() -> None:
     clock = Clock()
     pace = first_cut(clock)
-    assert pace.seconds_for(9) == pytest.approx(8.0)
-    assert pace.seconds_for(1) == pytest.approx(1 / 1.125)
+    assert pace.seconds_for(51) == pytest.approx(40.0)
+    assert pace.seconds_for(1) == pytest.approx(1 / 1.275)
     assert pace.seconds_for(0) == 0.0
     assert pace.seconds_for(-3) == 0.0
 
@@ -389,5 +466,6 @@ def test_disabled_it_never_paces_and_spreads_a_return_over_half_the_wait() -> No
 def test_the_constants_hold_the_documented_values() -> None:
     # The README and docs/scaling.md quote these; a change must update them.
     assert (pacing.START_RATE, pacing.START_GROWTH, pacing.FIRST_RATE) == (10.0, 2.0, 1.5)
-    assert (pacing.DECREASE, pacing.INCREASE_PER_S, pacing.GROWTH_PER_S) == (0.75, 0.6, 0.1)
+    assert (pacing.DECREASE, pacing.FIRST_DECREASE, pacing.BEHIND_RATE_CAP) == (0.75, 0.85, 2.0)
+    assert (pacing.INCREASE_PER_S, pacing.GROWTH_PER_S) == (0.3, 0.1)
     assert (pacing.FLOOR_SHARE, pacing.MIN_RATE, pacing.WINDOW_S, pacing.MIN_SPAN_S) == (0.9, 0.5, 2.0, 1.0)
