@@ -174,7 +174,7 @@ def test_429_with_retry_after_then_201_succeeds() -> None:
     assert report.requests == 2 and report.retries == 1 and report.throttled == 1
     # The Retry-After (2 s); then, since these sleeps are recorded and the clock did not move, the
     # pacing's turn: the Retry-After plus at most one spacing at the rate the 429 set.
-    spacing = 1 / (pacing.FIRST_RATE * pacing.DECREASE)
+    spacing = 1 / (pacing.FIRST_RATE * pacing.FIRST_DECREASE)
     assert sleeps[0] == 2.0 and len(sleeps) == 2 and 2.0 <= sleeps[1] <= 2.0 + spacing
 
 
@@ -481,10 +481,10 @@ def test_a_429_storm_ends_at_the_deadline_with_retry_after_from_the_learned_rate
     assert report.failed == 6 and report.accepted == 0
     assert report.results[0]["error"] == "Cloud Eye answered 429; stopped: the invocation is out of time"
     assert all(r["error"].endswith("stopped: the invocation is out of time") for r in report.results)
-    # The answer's Retry-After: six requests at the learned rate (one cut from the first-cut
+    # The answer's Retry-After: six requests at the learned rate (the first cut from its
     # minimum; the sleeps are recorded, not waited, so the pacer's round never ends and later
     # 429s do not cut again), not Cloud Eye's 1 s nor a constant.
-    assert report.retry_after == pytest.approx(6 / (pacing.FIRST_RATE * pacing.DECREASE))
+    assert report.retry_after == pytest.approx(6 / (pacing.FIRST_RATE * pacing.FIRST_DECREASE))
 
 
 def test_deadline_bounds_the_read_timeout() -> None:
@@ -590,6 +590,7 @@ def test_concurrency_is_bounded(limit: int) -> None:
 def test_mixed_outcomes_across_chunks_keep_every_event_in_place() -> None:
     items = events(4, content="x" * 700)
     items.insert(2, {"event_name": "bad name", "event_source": "app.orders", "time": now_ms(), "detail": {}})
+
     def answer_for(body: bytes) -> Answer:  # Cloud Eye refuses event1
         refused = b'"event1"' in body
         return Answer(400, {"error_code": "ces.0014", "error_msg": "no"}) if refused else Answer(201)

@@ -302,6 +302,21 @@ def test_a_later_429_does_not_cut_an_instance_behind_its_pace() -> None:
     assert pace.cuts == 2
 
 
+def test_each_held_cut_lowers_the_pace_until_the_instance_is_cut_again() -> None:
+    # Nothing ever gets through (a pace the account cannot give): each round's 429 is held while
+    # the rate (1.275) is at most twice the pace, which loses a tenth per held cut.
+    clock = Clock()
+    pace = first_cut(clock)  # pace 1.275/s from 1001 on
+    paces = []
+    for second in range(1, 9):
+        clock.now = 1001.0 + second  # one 429 per round (a round lasts 1 s here)
+        pace.throttled(sent_at=clock.now, retry_after=1.0)
+        paces.append(round(pace.rate, 5))
+    # 1.275 * 0.9**7 = 0.60983: twice that is below 1.275, so the eighth 429 cuts (1.275 * 0.75).
+    assert paces == [1.275] * 7 + [0.95625]
+    assert pace.cuts == 9
+
+
 @pytest.mark.parametrize(("got_through", "rate"), [(16, 8.5), (17, 6.375)])
 def test_a_later_429_cuts_an_instance_that_got_through_what_its_pace_gives(
     got_through: int, rate: float
@@ -467,5 +482,5 @@ def test_the_constants_hold_the_documented_values() -> None:
     # The README and docs/scaling.md quote these; a change must update them.
     assert (pacing.START_RATE, pacing.START_GROWTH, pacing.FIRST_RATE) == (10.0, 2.0, 1.5)
     assert (pacing.DECREASE, pacing.FIRST_DECREASE, pacing.BEHIND_RATE_CAP) == (0.75, 0.85, 2.0)
-    assert (pacing.INCREASE_PER_S, pacing.GROWTH_PER_S) == (0.3, 0.1)
+    assert (pacing.INCREASE_PER_S, pacing.GROWTH_PER_S, pacing.PACE_DECAY) == (0.3, 0.1, 0.9)
     assert (pacing.FLOOR_SHARE, pacing.MIN_RATE, pacing.WINDOW_S, pacing.MIN_SPAN_S) == (0.9, 0.5, 2.0, 1.0)

@@ -21,7 +21,10 @@ controllers do (TCP, Vector's adaptive concurrency):
   rate is at most ``BEHIND_RATE_CAP`` times the pace: its 429s say others take more than their
   share, and cutting would only widen the gap. Instances that met the limit together so keep
   about the same progress and finish together, instead of the unlucky ones (each 429 costs a
-  request its ``Retry-After``) running on alone at a low rate after the others are done.
+  request its ``Retry-After``) running on alone at a low rate after the others are done. Each
+  cut so held lowers the pace by ``PACE_DECAY``: a pace the account cannot give (more instances
+  share it than the first second showed, or one that started alone meets newcomers) stops
+  holding cuts after a few rounds.
 - While the rate is what holds requests back (they wait for their turn), it grows per second by
   ``INCREASE_PER_S`` requests/s plus ``GROWTH_PER_S`` of itself: the fixed part lets a slow
   instance catch up with fast ones, the proportional part takes up what finished instances left.
@@ -54,8 +57,10 @@ MIN_SPAN_S = 1.0
 # through, which is already about this instance's share.
 DECREASE = 0.75
 FIRST_DECREASE = 0.85
-# An instance behind its pace is not cut while its rate is at most this multiple of the pace.
+# An instance behind its pace is not cut while its rate is at most this multiple of the pace;
+# each cut so held lowers the pace by PACE_DECAY.
 BEHIND_RATE_CAP = 2.0
+PACE_DECAY = 0.9
 # Growth while the rate is what holds requests back, per second: a fixed part (requests/s) and a
 # share of the rate itself.
 INCREASE_PER_S = 0.3
@@ -156,6 +161,8 @@ class RateController:
                     pause = retry_after
                 elif not self._behind(now):
                     self._rate = max(MIN_RATE, self._rate * DECREASE)
+                else:
+                    self._pace *= PACE_DECAY
                 self.cuts += 1
                 # Requests sent before Cloud Eye's Retry-After (or one spacing) has passed meet the
                 # window that is still full: their 429s say nothing new.
@@ -175,7 +182,8 @@ class RateController:
     def _behind(self, now: float) -> bool:
         """Fewer requests got through since the first 429 than its pace gives, at a rate not far
         above that pace."""
-        expected = self._pace * max(0.0, now - self._pace_from)
+        # Only 429s for requests sent after the first round get here: now >= _pace_from.
+        expected = self._pace * (now - self._pace_from)
         return self._through_since_first < expected and self._rate <= BEHIND_RATE_CAP * self._pace
 
     def _span(self, now: float) -> float:
