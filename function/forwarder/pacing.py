@@ -180,8 +180,8 @@ class RateController:
             return retry_after
 
     def _behind(self, now: float) -> bool:
-        """Fewer requests got through since the first 429 than its pace gives, at a rate not far
-        above that pace."""
+        """Fewer requests got through since the first 429 than its pace gives, at a rate at most
+        ``BEHIND_RATE_CAP`` times the pace."""
         # Only 429s for requests sent after the first round get here: now >= _pace_from.
         expected = self._pace * (now - self._pace_from)
         return self._through_since_first < expected and self._rate <= BEHIND_RATE_CAP * self._pace
