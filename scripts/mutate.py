@@ -1,6 +1,6 @@
 """Mutation testing with mutmut: `make mutate`, `make mutate MODULES="signer batching"`.
 
-Usage: python scripts/mutate.py run [--max-children N] [MODULE or MUTANT ...]
+Usage: python scripts/mutate.py run [--max-children N] [--untested] [MODULE or MUTANT ...]
        python scripts/mutate.py report [MODULE ...]
        python scripts/mutate.py show|apply|results|browse ... (passed to mutmut)
 
@@ -10,7 +10,8 @@ mutant, then prints `report`: the mutation score per module, one line for the co
 against CORE_GOAL, and every mutant that was not killed. Each one is either killed by a test or
 explained in tests/mutation_survivors.md. mutants/ holds the copies and the results: without
 arguments a second run only tests new or changed functions; with MODULEs it re-tests all of
-their mutants.
+their mutants; `--untested` with MODULEs tests only those of their mutants that have no result
+yet, which finishes a run that was stopped.
 
 Three things are adapted here rather than in mutmut's configuration:
 - mutmut names a mutant after its file path, `function/forwarder/signer.py` giving
@@ -106,6 +107,31 @@ def _module_of(mutant: str) -> str:
     from mutmut.utils.format_utils import get_module_from_key
 
     return get_module_from_key(mutant)
+
+
+def _exit_codes() -> dict[str, int | None]:
+    """Every mutant mutmut generated, with its exit code (``None``: not run yet)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    codes: dict[str, int | None] = {}
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        codes.update(data.exit_code_by_key)
+    return codes
+
+
+def untested(exit_codes: dict[str, int | None], modules: list[str]) -> list[str]:
+    """The mutants of ``modules`` that have no result yet, in name order."""
+    import fnmatch
+
+    patterns = [_pattern(m) for m in _expand(modules)]
+    return sorted(
+        name
+        for name, code in exit_codes.items()
+        if code is None and any(fnmatch.fnmatch(name, p) for p in patterns)
+    )
 
 
 def report(modules: list[str]) -> int:
@@ -224,11 +250,27 @@ def main(argv: list[str]) -> int:
         return report(args)
     if command != "run":
         return cli.main(args=[command, *args], standalone_mode=False) or 0
-    options = []
-    while args and args[0].startswith("--max-children"):
+    options, only_untested = [], False
+    while args and args[0].startswith("--"):
         option = args.pop(0)
-        options += [option] if "=" in option else [option, args.pop(0)]
-    cli.main(args=["run", *options, *[_pattern(m) for m in _expand(args)]], standalone_mode=False)
+        if option == "--untested":
+            only_untested = True
+        elif option.startswith("--max-children"):
+            options += [option] if "=" in option else [option, args.pop(0)]
+        else:
+            print(f"unknown option {option}", file=sys.stderr)
+            return 2
+    names = [_pattern(m) for m in _expand(args)]
+    if only_untested:
+        if not args:
+            print("--untested needs the modules to finish (or `core`)", file=sys.stderr)
+            return 2
+        # Named exactly, so mutmut runs these and leaves the results it has alone.
+        names = untested(_exit_codes(), args)
+        if not names:
+            print("every mutant of these modules has a result")
+            return report(args)
+    cli.main(args=["run", *options, *names], standalone_mode=False)
     return report(args)
 
 
