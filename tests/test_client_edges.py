@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import socket
 import sys
@@ -725,3 +726,29 @@ def test_a_pooled_connection_whose_socket_was_closed_is_not_reused() -> None:
     idle, peer = socket.socketpair()
     with idle, peer:  # connected, nothing to read: open as far as select() can tell
         assert client_module._still_open(_Conn(idle)) is True  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.usefixtures("own_watchdog")
+def test_a_process_forked_after_use_gets_its_own_watchdog_and_connections() -> None:
+    # A server that loads the app, uses it, then forks workers: the parent's watchdog thread does
+    # not exist in the child, and its kept-alive socket must not be shared.
+    with DripServer(drip={1}) as server:
+        assert send_one(server.url, "0.3")["status"] == "accepted"  # starts the watchdog, keeps a socket
+        parent_watchdog = client_module._watchdog
+        assert parent_watchdog._thread is not None and client_module._pools
+        pid = os.fork()
+        if pid == 0:  # the child answers by its exit code and never returns into pytest
+            code = 1
+            try:
+                fresh = client_module._watchdog is not parent_watchdog and not client_module._pools
+                dripped = send_one(server.url, "0.3")  # only a live watchdog cuts this one
+                cut = dripped["error"] == (
+                    f"Cloud Eye could not be reached at {server.url}: timed out: no whole answer within 0.3 s"
+                )
+                code = 0 if fresh and cut else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client_module._watchdog is parent_watchdog  # the parent keeps its own

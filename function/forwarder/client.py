@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import queue
 import random
 import re
@@ -452,6 +453,21 @@ def _pool_for(scheme: str, host: str, port: int | None, ca_bundle: str | None = 
         if key not in _pools:
             _pools[key] = _ConnectionPool(scheme, host, port, ca_bundle)
         return _pools[key]
+
+
+def _after_fork_in_child() -> None:
+    """A process forked after the forwarder was used (a server that loads the app, then forks its
+    workers) gets its own watchdog and connections: the parent's watchdog thread does not exist
+    in the child, so nothing would cut a slow answer, and a kept-alive socket both processes
+    wrote to would mix their requests. The parent's sockets are dropped, not closed: closing
+    them here could end the parent's exchanges."""
+    global _watchdog, _pools, _pools_lock
+    _watchdog = _Watchdog()
+    _pools = {}
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _OutOfTime(Exception):
