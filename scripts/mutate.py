@@ -28,6 +28,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = "function"  # on sys.path: function/forwarder/x.py is the module forwarder.x
@@ -109,29 +110,23 @@ def _module_of(mutant: str) -> str:
     return get_module_from_key(mutant)
 
 
-def _exit_codes() -> dict[str, int | None]:
-    """Every mutant mutmut generated, with its exit code (``None``: not run yet)."""
-    from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.utils.file_utils import walk_mutatable_files
-
-    codes: dict[str, int | None] = {}
-    for path in walk_mutatable_files():
-        data = SourceFileMutationData(path=path)
-        data.load()
-        codes.update(data.exit_code_by_key)
-    return codes
+def without_results(mutants: list[tuple[Any, str, int | None]]) -> list[tuple[Any, str, int | None]]:
+    """The (data, name, exit code) triples mutmut is about to run, less those with a result."""
+    return [mutant for mutant in mutants if mutant[2] is None]
 
 
-def untested(exit_codes: dict[str, int | None], modules: list[str]) -> list[str]:
-    """The mutants of ``modules`` that have no result yet, in name order."""
-    import fnmatch
+def _only_untested() -> None:
+    """Make the run skip mutants that have a result. The filter applies after mutmut has made the
+    mutants again, so functions changed since the last run are tested as new."""
+    import mutmut.__main__
 
-    patterns = [_pattern(m) for m in _expand(modules)]
-    return sorted(
-        name
-        for name, code in exit_codes.items()
-        if code is None and any(fnmatch.fnmatch(name, p) for p in patterns)
-    )
+    collect = mutmut.__main__.collect_source_file_mutation_data
+
+    def collect_untested(*, mutant_names: Any) -> Any:
+        mutants, by_path = collect(mutant_names=mutant_names)
+        return without_results(mutants), by_path
+
+    mutmut.__main__.collect_source_file_mutation_data = collect_untested
 
 
 def report(modules: list[str]) -> int:
@@ -260,17 +255,12 @@ def main(argv: list[str]) -> int:
         else:
             print(f"unknown option {option}", file=sys.stderr)
             return 2
-    names = [_pattern(m) for m in _expand(args)]
     if only_untested:
         if not args:
             print("--untested needs the modules to finish (or `core`)", file=sys.stderr)
             return 2
-        # Named exactly, so mutmut runs these and leaves the results it has alone.
-        names = untested(_exit_codes(), args)
-        if not names:
-            print("every mutant of these modules has a result")
-            return report(args)
-    cli.main(args=["run", *options, *names], standalone_mode=False)
+        _only_untested()
+    cli.main(args=["run", *options, *[_pattern(m) for m in _expand(args)]], standalone_mode=False)
     return report(args)
 
 

@@ -84,20 +84,13 @@ def test_core_summary_counts_mutants_a_stopped_run_left_untested() -> None:
     assert "forwarder.signer" in line.split("not tested, so not counted:")[1]
 
 
-def test_untested_lists_the_mutants_of_the_modules_named_without_a_result() -> None:
-    codes = {
-        "forwarder.signer.x_sign__mutmut_1": None,
-        "forwarder.signer.x_sign__mutmut_2": 1,  # killed: keeps its result
-        "forwarder.client.x_verdict__mutmut_3": None,
-        "forwarder.client.x_verdict__mutmut_1": None,
-        "forwarder.http_ingest.x_serve__mutmut_1": None,  # not a core module
-        "deploy.template.x_render__mutmut_1": None,
-    }
-    assert mutate.untested(codes, ["core"]) == [
-        "forwarder.client.x_verdict__mutmut_1",
-        "forwarder.client.x_verdict__mutmut_3",
-        "forwarder.signer.x_sign__mutmut_1",
+def test_untested_keeps_only_the_mutants_without_a_result() -> None:
+    data = object()
+    mutants = [
+        (data, "forwarder.signer.x_sign__mutmut_1", None),
+        (data, "forwarder.signer.x_sign__mutmut_2", 1),  # killed: keeps its result
+        (data, "forwarder.signer.x_sign__mutmut_3", 0),  # survived: keeps its result too
+        (data, "forwarder.client.x_verdict__mutmut_1", None),
     ]
-    assert mutate.untested(codes, ["deploy.template"]) == ["deploy.template.x_render__mutmut_1"]
-    assert mutate.untested(codes, ["signer"]) == ["forwarder.signer.x_sign__mutmut_1"]
-    assert mutate.untested({"forwarder.signer.x_sign__mutmut_2": 0}, ["core"]) == []
+    assert mutate.without_results(mutants) == [mutants[0], mutants[3]]
+    assert mutate.without_results(mutants[1:3]) == []
