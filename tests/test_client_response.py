@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from forwarder.client import MAX_HEADERS, _ConnectionPool, _Response
+from forwarder.client import MAX_HEADER_LINE, MAX_HEADERS, _ConnectionPool, _read_header_block, _Response
 
 
 class _Socket:
@@ -61,6 +61,16 @@ ANSWERS = {
     "space in a name": b"HTTP/1.1 200 OK\r\nX-A: 1\r\nBad Name: 2\r\nContent-Length: 0\r\n\r\n",
     "latin-1": b"HTTP/1.1 500 Oops\r\nX-Text: caf\xe9\r\nContent-Length: 0\r\n\r\n",
     "bare newlines": b"HTTP/1.1 201 Created\nContent-Length: 2\n\n[]",
+    # The line limit's edge: a line of exactly MAX_HEADER_LINE bytes (its CRLF included) is read.
+    "longest header line": b"HTTP/1.1 200 OK\r\nX-Long: "
+    + b"a" * (MAX_HEADER_LINE - len(b"X-Long: \r\n"))
+    + b"\r\nContent-Length: 0\r\n\r\n",
+    "closed inside the headers": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+    # A blank folded line continues the header before it; the headers after it still count.
+    "blank folded line": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n \r\nX-B: 2\r\nContent-Length: 0\r\n\r\n",
+    # A bare CR at a line's start ends the email parser's headers: the lines after it are ignored.
+    "bare carriage return": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\rX-B: 2\r\nContent-Length: 3\r\n\r\nend",
+    "value ending in X": b"HTTP/1.1 200 OK\r\nX-Request-Id: REQX\r\nContent-Length: 0\r\n\r\n",
 }
 
 
@@ -86,6 +96,25 @@ def test_a_broken_answer_raises_what_http_client_raises(data: bytes) -> None:
         _read(_Response, data)
     assert type(got.value) is type(expected.value)
     assert str(got.value) == str(expected.value)
+
+
+def test_exactly_the_most_headers_are_read() -> None:
+    # Not compared with http.client: Python 3.11's counts the empty line that ends the block as
+    # a header too, so it refuses exactly MAX_HEADERS; this reader counts header lines only.
+    block = b"".join(b"X-H%d: %d\r\n" % (n, n) for n in range(MAX_HEADERS)) + b"\r\n"
+    message = _read_header_block(io.BytesIO(block))
+    assert message.items() == [(f"X-H{n}", str(n)) for n in range(MAX_HEADERS)]
+
+
+def test_a_too_long_header_line_is_refused_after_reading_one_byte_past_the_limit() -> None:
+    # A server sending an endless header line costs MAX_HEADER_LINE + 1 bytes, as in http.client.
+    data = b"X-Long: " + b"a" * (3 * MAX_HEADER_LINE) + b"\r\n\r\n"
+    expected, got = io.BytesIO(data), io.BytesIO(data)
+    with pytest.raises(http.client.LineTooLong):
+        http.client.parse_headers(expected)
+    with pytest.raises(http.client.LineTooLong):
+        _read_header_block(got)
+    assert got.tell() == expected.tell() == MAX_HEADER_LINE + 1
 
 
 def test_the_client_reads_its_answers_with_it() -> None:
