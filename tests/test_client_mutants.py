@@ -4,6 +4,9 @@ leave open.
 ``_attempt`` is driven directly: an injected clock that stands still unless the client sleeps, a
 pacer whose turns come from a script, and an exchange that answers 201 without a socket, so the
 deadline's edges (``MIN_ATTEMPT_S`` left, a turn that would leave less) are met exactly.
+The same fakes carry a chunk through ``_deliver_safely`` and ``send``: a request stopped while it
+waited for its slot, a scrubbed refusal, a retry's wait at the deadline's edge, the workers and a
+failing result callback.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pytest
 
 from forwarder import client as client_module
 from forwarder.batching import Chunk
-from forwarder.client import MIN_ATTEMPT_S, AdaptiveLimit, CloudEyeClient, _Answer
+from forwarder.client import MIN_ATTEMPT_S, AdaptiveLimit, ChunkOutcome, CloudEyeClient, Part, _Answer
 from forwarder.pacing import RateController
 from forwarder.settings import Settings
 from tests.support.fake_time import FakeTime
@@ -206,3 +209,105 @@ def test_a_forked_child_gets_a_new_watchdog_new_pools_and_a_lock_nobody_holds(
     assert child_pool is not parent_pool
     assert client_module._pools == {("http", "127.0.0.1", 9, None): child_pool}
     assert parent_pools == {("http", "127.0.0.1", 9, None): parent_pool}  # dropped, not emptied
+
+
+# --- a chunk's request through _send_piece --------------------------------------------------------
+
+
+class ScriptedSetup(Setup):
+    """``Setup`` whose faked exchange gives the answers of a script, in order."""
+
+    def __init__(self, left: float, answers: list[_Answer]) -> None:
+        super().__init__(left)
+        self.answers = answers
+
+    def _exchange(self, body: bytes, budget: float) -> _Answer:
+        self.budgets.append(budget)
+        return self.answers.pop(0)
+
+
+class BreakingLimit(AdaptiveLimit):
+    """An ``AdaptiveLimit`` whose slot comes only after another request found a configuration
+    error (the client's ``_broken`` is set while this one waits)."""
+
+    def __init__(self, client: CloudEyeClient, error: str) -> None:
+        super().__init__(4)
+        self.client, self.error = client, error
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        self.client._broken = self.error
+        return super().acquire(timeout)
+
+
+def test_a_request_stopped_while_it_waited_for_its_slot_fails_with_the_configuration_error() -> None:
+    setup = Setup(left=5.0)
+    error = "Cloud Eye answered 401; Cloud Eye refused the credentials: check the credentials"
+    outcome = ChunkOutcome(PIECE)
+    setup.client._deliver_safely(outcome, BreakingLimit(setup.client, error))
+    assert outcome.parts == [Part((0,), "failed", error=error, transient=False)]
+    assert setup.budgets == []
+
+
+def test_a_refusal_that_quotes_the_secret_key_is_recorded_without_it() -> None:
+    setup = ScriptedSetup(left=5.0, answers=[_Answer(400, {}, b"bad signature for mutant-secret-key")])
+    outcome = ChunkOutcome(PIECE)
+    setup.client._deliver_safely(outcome, AdaptiveLimit(4))
+    assert outcome.parts == [Part((0,), "refused", error="Cloud Eye answered 400: bad signature for ***")]
+
+
+def test_a_retry_whose_wait_leaves_less_than_the_minimum_is_not_waited_for() -> None:
+    # Retry-After 1 s with 1.02 s left: the wait fits, the attempt after it would not.
+    setup = ScriptedSetup(left=1.02, answers=[_Answer(503, {"retry-after": "1"}, b"")])
+    outcome = ChunkOutcome(PIECE)
+    setup.client._deliver_safely(outcome, AdaptiveLimit(4))
+    assert outcome.parts == [
+        Part((0,), "failed", error="Cloud Eye answered 503; stopped retrying: the invocation is out of time")
+    ]
+    assert outcome.retry_after == 1.0
+    assert setup.clock.sleeps == []
+    assert len(setup.budgets) == 1
+
+
+def test_a_retry_whose_wait_leaves_exactly_the_minimum_is_made() -> None:
+    # 1.0 + MIN_ATTEMPT_S left and Retry-After 1 s: the wait and the minimum fit to the last bit.
+    setup = ScriptedSetup(
+        left=1.0 + MIN_ATTEMPT_S,
+        answers=[_Answer(503, {"retry-after": "1"}, b""), _Answer(201, {}, b'[{"event_id": "e1"}]')],
+    )
+    outcome = ChunkOutcome(PIECE)
+    setup.client._deliver_safely(outcome, AdaptiveLimit(4))
+    assert outcome.parts == [Part((0,), "accepted", created=[{"event_id": "e1"}])]
+    assert setup.clock.sleeps == [1.0]
+    assert setup.budgets == [1.0 + MIN_ATTEMPT_S, (1.0 + MIN_ATTEMPT_S) - 1.0]
+
+
+# --- the send's workers ---------------------------------------------------------------------------
+
+
+def test_the_chunks_are_sent_by_daemon_threads() -> None:
+    # A send interrupted in the caller (its join cut short) must not keep the process alive.
+    setup = Setup(left=5.0)
+    seen: list[tuple[bool, bool]] = []
+
+    def on_done(outcome: ChunkOutcome) -> None:
+        thread = threading.current_thread()
+        seen.append((thread is threading.main_thread(), thread.daemon))
+
+    outcomes = setup.client.send([PIECE], on_done=on_done)
+    assert [outcome.ok for outcome in outcomes] == [True]
+    assert seen == [(False, True)]
+
+
+def test_events_a_failing_result_callback_left_unsettled_fail_with_its_error_type() -> None:
+    # The callback takes the chunk's parts away, then fails: its events are not left without a
+    # result, and the text names the callback's exception, not the client's.
+    setup = Setup(left=5.0)
+
+    def on_done(outcome: ChunkOutcome) -> None:
+        outcome.parts.clear()
+        raise KeyError("the caller's bug")
+
+    outcomes = setup.client.send([PIECE], on_done=on_done)
+    assert [outcome.parts for outcome in outcomes] == [
+        [Part((0,), "failed", error="the result could not be recorded (KeyError)")]
+    ]
