@@ -1,17 +1,14 @@
 """Exact edges of the client's I/O that the behaviour tests leave open.
 
-The answer reader reads an ``HTTP/0.9`` status line and a ``HEAD`` answer as ``http.client`` does
-(version 10; a HEAD answer has no body whatever its Content-Length says). The connection pool
-gives every connection it hands out the caller's timeout, on a new connection and on a reused one
-(the attribute and its socket). One exchange connects with its budget as the socket timeout,
-returns an empty body when Cloud Eye cannot be reached, and does not keep a connection the server
-said it would close or the watchdog cut.
+The connection pool gives every connection it hands out the caller's timeout, on a new connection
+and on a reused one (the attribute and its socket). One exchange connects with its budget as the
+socket timeout, returns an empty body when Cloud Eye cannot be reached, and does not keep a
+connection the server said it would close or the watchdog cut.
 """
 
 from __future__ import annotations
 
 import http.client
-import io
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -19,33 +16,11 @@ from typing import Any
 import pytest
 
 from forwarder import client as client_module
-from forwarder.client import CloudEyeClient, _ConnectionPool, _Response
+from forwarder.client import CloudEyeClient, _ConnectionPool
 from forwarder.settings import Settings
 from tests.support.loopback import Answer, LoopbackServer
 
 PROJECT_ID = "0123456789abcdef0123456789abcdef"
-
-
-class _Socket:
-    """What ``HTTPResponse`` needs of a socket: ``makefile`` over fixed bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
-        return io.BufferedReader(io.BytesIO(self.data))  # type: ignore[arg-type]
-
-
-def _read(cls: type[http.client.HTTPResponse], data: bytes, method: str) -> dict[str, object]:
-    response = cls(_Socket(data), method=method)  # type: ignore[arg-type]
-    response.begin()
-    return {
-        "status": response.status,
-        "version": response.version,
-        "length": response.length,
-        "will_close": response.will_close,
-        "body": response.read(),
-    }
 
 
 def _settings(url: str) -> Settings:
@@ -75,20 +50,6 @@ def listener() -> Iterator[socket.socket]:
         yield server
     finally:
         server.close()
-
-
-def test_an_http_0_9_status_line_reads_as_version_10_like_http_client() -> None:
-    data = b"HTTP/0.9 200 OK\r\nContent-Length: 2\r\n\r\nok"
-    expected = {"status": 200, "version": 10, "length": 2, "will_close": True, "body": b"ok"}
-    assert _read(http.client.HTTPResponse, data, "POST") == expected
-    assert _read(_Response, data, "POST") == expected
-
-
-def test_a_head_answer_has_no_body_whatever_its_length_like_http_client() -> None:
-    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
-    expected = {"status": 200, "version": 11, "length": 0, "will_close": False, "body": b""}
-    assert _read(http.client.HTTPResponse, data, "HEAD") == expected
-    assert _read(_Response, data, "HEAD") == expected
 
 
 def test_a_new_connection_gets_the_callers_timeout(listener: socket.socket) -> None:

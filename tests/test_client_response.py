@@ -21,8 +21,8 @@ class _Socket:
         return io.BufferedReader(io.BytesIO(self.data))  # type: ignore[arg-type]
 
 
-def _read(cls: type[http.client.HTTPResponse], data: bytes) -> dict[str, object]:
-    response = cls(_Socket(data), method="POST")  # type: ignore[arg-type]
+def _read(cls: type[http.client.HTTPResponse], data: bytes, method: str = "POST") -> dict[str, object]:
+    response = cls(_Socket(data), method=method)  # type: ignore[arg-type]
     response.begin()
     return {
         "status": response.status,
@@ -120,3 +120,21 @@ def test_a_too_long_header_line_is_refused_after_reading_one_byte_past_the_limit
 def test_the_client_reads_its_answers_with_it() -> None:
     conn = _ConnectionPool("http", "127.0.0.1", 9).new(1.0)
     assert conn.response_class is _Response
+
+
+def _fields(read: dict[str, object], expected: dict[str, object]) -> dict[str, object]:
+    return {key: read[key] for key in expected}
+
+
+def test_an_http_0_9_status_line_reads_as_version_10_like_http_client() -> None:
+    data = b"HTTP/0.9 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    expected = {"status": 200, "version": 10, "length": 2, "will_close": True, "body": b"ok"}
+    assert _fields(_read(http.client.HTTPResponse, data, "POST"), expected) == expected
+    assert _fields(_read(_Response, data, "POST"), expected) == expected
+
+
+def test_a_head_answer_has_no_body_whatever_its_length_like_http_client() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    expected = {"status": 200, "version": 11, "length": 0, "will_close": False, "body": b""}
+    assert _fields(_read(http.client.HTTPResponse, data, "HEAD"), expected) == expected
+    assert _fields(_read(_Response, data, "HEAD"), expected) == expected
