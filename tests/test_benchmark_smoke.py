@@ -5,8 +5,10 @@ Not a performance test: it asserts that every figure, ratio and goal is present 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,43 @@ def test_a_quick_run_leaves_the_committed_results_alone(monkeypatch: pytest.Monk
     run.main(["--quiet"])
     assert written == {"quick": run.QUICK_OUTPUT, "full": run.DEFAULT_OUTPUT}
     assert run.QUICK_OUTPUT != run.DEFAULT_OUTPUT
+
+
+def test_cold_starts_run_on_bytecode_that_matches_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a code root whose module has no bytecode, and one whose bytecode is older than its source
+    (tmp_path / "function").mkdir()
+    (tmp_path / "benchmarks").mkdir()
+    fresh = tmp_path / "function" / "index.py"
+    fresh.write_text("ANSWER = 1\n", encoding="utf-8")
+    edited = tmp_path / "benchmarks" / "child.py"
+    edited.write_text("ANSWER = 2\n", encoding="utf-8")
+    stale = Path(importlib.util.cache_from_source(str(edited)))
+    stale.parent.mkdir()
+    stale.write_bytes(b"stale")
+    monkeypatch.setattr(run, "ROOT", str(tmp_path))
+    monkeypatch.setattr(run, "FUNCTION_DIR", str(tmp_path / "function"))
+
+    # WHEN the benchmark prepares its fresh processes
+    run.compile_bytecode()
+
+    # THEN each module has bytecode stamped with its source's modification time and size
+    for source in (fresh, edited):
+        header = Path(importlib.util.cache_from_source(str(source))).read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        stat = os.stat(source)
+        assert int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+        assert int.from_bytes(header[12:16], "little") == stat.st_size
+
+
+def test_a_module_that_does_not_compile_stops_the_cold_start_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "function").mkdir()
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "function" / "index.py").write_text("def handler(:\n", encoding="utf-8")
+    monkeypatch.setattr(run, "ROOT", str(tmp_path))
+    monkeypatch.setattr(run, "FUNCTION_DIR", str(tmp_path / "function"))
+    with pytest.raises(RuntimeError, match=r"could not compile .*function"):
+        run.compile_bytecode()
