@@ -34,7 +34,7 @@ def _check(events: list[tuple[int, dict[str, Any]]], max_bytes: int, max_events:
     chunks, oversized = chunk_events(events, max_bytes=max_bytes, max_events=max_events)
 
     too_big = [index for index, event in events if len(encode_event(event)) + 2 > max_bytes]
-    assert [big.index for big in oversized] == too_big
+    assert [big.input_index for big in oversized] == too_big
     for big in oversized:
         assert big.size > max_bytes
     kept = [(index, event) for index, event in events if index not in set(too_big)]
@@ -44,7 +44,7 @@ def _check(events: list[tuple[int, dict[str, Any]]], max_bytes: int, max_events:
     assert parsed == [event for _, event in kept]
     assert [index for chunk in chunks for index in chunk.indexes] == [index for index, _ in kept]
     # Every index exactly once, across chunks and oversized.
-    seen = [index for chunk in chunks for index in chunk.indexes] + [big.index for big in oversized]
+    seen = [index for chunk in chunks for index in chunk.indexes] + [big.input_index for big in oversized]
     assert sorted(seen) == [index for index, _ in events]
 
     for chunk in chunks:
@@ -115,7 +115,7 @@ def test_single_oversized_event_is_rejected_alone() -> None:
     chunks, oversized = chunk_events(events, max_bytes=1024)
 
     assert [c.indexes for c in chunks] == [(0, 2)]
-    assert [(o.index, o.size) for o in oversized] == [(1, len(encode_event(big)) + 2)]
+    assert [(o.input_index, o.size) for o in oversized] == [(1, len(encode_event(big)) + 2)]
 
 
 def test_event_exactly_at_the_limit_is_sent() -> None:
@@ -124,7 +124,7 @@ def test_event_exactly_at_the_limit_is_sent() -> None:
     chunks, oversized = chunk_events([(0, event)], max_bytes=limit)
     assert oversized == [] and len(chunks[0].body) == limit
     chunks, oversized = chunk_events([(0, event)], max_bytes=limit - 1)
-    assert chunks == [] and [o.index for o in oversized] == [0]
+    assert chunks == [] and [o.input_index for o in oversized] == [0]
 
 
 def test_report_events_rejects_an_oversized_event_naming_the_limit() -> None:

@@ -93,7 +93,7 @@ def test_iter_chunks_makes_exactly_the_chunks_of_chunk_events(
     chunks = list(iter_chunks(iter(events), oversized, max_events=max_events, max_bytes=max_bytes))
 
     assert chunks == expected_chunks
-    assert sorted(oversized, key=lambda big: big.index) == expected_oversized
+    assert sorted(oversized, key=lambda big: big.input_index) == expected_oversized
 
 
 @settings(max_examples=100, deadline=None)
@@ -115,7 +115,7 @@ def test_chunks_of_slices_are_the_chunks_of_the_whole_sequence(
     chunks = list(iter_chunks_of_slices(iter(slices), oversized, max_events=max_events, max_bytes=max_bytes))
 
     assert chunks == expected_chunks
-    assert sorted(oversized, key=lambda big: big.index) == expected_oversized
+    assert sorted(oversized, key=lambda big: big.input_index) == expected_oversized
 
 
 def test_iter_chunks_yields_a_full_chunk_before_reading_further() -> None:
@@ -290,7 +290,7 @@ def test_every_valid_event_in_exactly_one_request_and_results_in_order(seed: int
         dry = report_events(items, settings=settings_, clock=lambda: NOW, dry_run=True)
 
     assert [result["index"] for result in report.results] == list(range(len(items)))
-    too_big = {big.index for big in expected_oversized}
+    too_big = {big.input_index for big in expected_oversized}
     accepted = [r["index"] for r in report.results if r["status"] == "accepted"]
     assert accepted == [index for index, _ in expected.valid if index not in too_big]
     rejected = {r["index"] for r in report.results if r["status"] == "rejected"}
@@ -485,10 +485,10 @@ def test_report_candidates_takes_a_stream_with_unreadable_pieces() -> None:
     first = live(0)
 
     def stream():
-        yield Candidate(first)
-        yield Candidate(Unreadable("line 2 is not JSON", "x"))
-        yield Candidate(dict(first))  # a copy of the first
-        yield Candidate(live(3))
+        yield Candidate(first, {})
+        yield Candidate(Unreadable("line 2 is not JSON", "x"), {})
+        yield Candidate(dict(first), {})  # a copy of the first
+        yield Candidate(live(3), {})
 
     with LoopbackServer() as server:
         report = report_candidates(stream(), settings=Settings.from_env(environ=env(server)))

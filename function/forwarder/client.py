@@ -32,8 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from . import connection, signer
@@ -83,8 +82,7 @@ def verdict(status: int | None) -> Verdict:
     return "refused"
 
 
-@dataclass
-class Part:
+class Part(NamedTuple):
     """Some events of a chunk (input indexes) and what became of them."""
 
     indexes: tuple[int, ...]
@@ -95,14 +93,14 @@ class Part:
     transient: bool = True
 
 
-@dataclass
 class ChunkOutcome:
     """What happened to one prepared chunk: one part, or several when it had to be split."""
 
-    chunk: Chunk
-    parts: list[Part] = field(default_factory=list)
-    # The longest Retry-After Cloud Eye asked for (clamped), for failed events.
-    retry_after: float | None = None
+    def __init__(self, chunk: Chunk, parts: list[Part] | None = None) -> None:
+        self.chunk = chunk
+        self.parts: list[Part] = [] if parts is None else parts
+        # The longest Retry-After Cloud Eye asked for (clamped), for failed events.
+        self.retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,13 +110,12 @@ class ChunkOutcome:
         return {index for part in self.parts for index in part.indexes}
 
 
-@dataclass
 class SendStats:
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    failed_requests: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """One client's request counts, kept by its worker threads."""
+
+    def __init__(self) -> None:
+        self.requests = self.retries = self.throttled = self.failed_requests = 0
+        self.lock = threading.Lock()
 
     def count(self, *, retry: bool, throttled: bool) -> None:
         with self.lock:
@@ -478,8 +475,7 @@ class _Stopped(Exception):
     """A configuration error stopped the send while this request waited for its turn."""
 
 
-@dataclass
-class _Answer:
+class _Answer(NamedTuple):
     status: int | None
     headers: dict[str, str]
     body: bytes

@@ -23,7 +23,7 @@ import http.client
 import os
 import ssl
 import threading
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .errors import SettingsError
@@ -32,13 +32,15 @@ PROXY_VARIABLE = "HTTPS_PROXY"
 CA_BUNDLE_VARIABLE = "CLOUDEYE_CA_BUNDLE"
 
 
-@dataclass(frozen=True)
-class Proxy:
+class Proxy(NamedTuple):
     """Where to open the tunnel, and the ``Proxy-Authorization`` value for it (if any)."""
 
     host: str
     port: int
-    authorization: str | None = field(default=None, repr=False)  # holds the proxy password
+    authorization: str | None = None  # holds the proxy password, so it stays out of repr()
+
+    def __repr__(self) -> str:
+        return f"Proxy(host={self.host!r}, port={self.port!r})"
 
 
 def _proxy_settings() -> dict[str, str]:

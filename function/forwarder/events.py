@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BeforeValidator,
@@ -184,8 +184,7 @@ def event_list_adapter() -> TypeAdapter[list[Event]]:
     return TypeAdapter(list[Event])
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(NamedTuple):
     field: str
     message: str
 

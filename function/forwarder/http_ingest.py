@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import jsontext
 from .errors import BodyError, SettingsError
@@ -189,8 +189,7 @@ def _is_ndjson(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in NDJSON_TYPES
 
 
-@dataclass
-class BodyItems:
+class BodyItems(NamedTuple):
     """What one look over a body's text found: its array of events cut into pieces (``None``: not
     an array, or an array inside something else)."""
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .report import RejectedResult, Report, Result, rejected
 
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """A piece of input that holds no JSON value: rejected alone, with ``field`` and ``reason``."""
 
     reason: str
@@ -27,12 +25,11 @@ class Unreadable:
     field: str = "(message)"
 
 
-@dataclass
-class Candidate:
+class Candidate(NamedTuple):
     """One piece of input: a parsed item or an ``Unreadable``, and where it came from."""
 
     value: Any
-    position: dict[str, Any] = field(default_factory=dict)
+    position: dict[str, Any]
 
     @property
     def readable(self) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from typing import Any
@@ -77,14 +76,14 @@ def iter_array(text: str, start: int) -> Iterator[Any]:
     return iter(ArrayWalk(text, start))
 
 
-@dataclass
 class ArrayPieces:
     """An array in ``text`` whose ``[`` is at ``start``, cut at item boundaries: ``(begin, end,
     count)`` per piece (``text[begin:end]`` holds ``count`` whole items, separated by commas)."""
 
-    text: str
-    start: int
-    pieces: list[tuple[int, int, int]] = field(default_factory=list)
+    def __init__(self, text: str, start: int, pieces: list[tuple[int, int, int]]) -> None:
+        self.text = text
+        self.start = start
+        self.pieces = pieces
 
     @property
     def count(self) -> int:

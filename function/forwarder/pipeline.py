@@ -232,7 +232,7 @@ def _report(
             f"the event is {big.size} bytes of JSON, over the {settings.max_request_bytes}-byte "
             "request limit (CLOUDEYE_MAX_REQUEST_BYTES)"
         )
-        results[big.index] = rejected(big.index, [{"field": "(event)", "message": reason}])
+        results[big.input_index] = rejected(big.input_index, [{"field": "(event)", "message": reason}])
     for index, original in retimed.items():
         result = results[index]
         if result is not None and result["status"] == ACCEPTED:

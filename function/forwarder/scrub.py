@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 MASK = "***"
 # "ak: ABC", "AK=ABC", "Access=ABC" (the signature header), "Credential=ABC/..." (other signers),
 # and echoed token headers ("X-Auth-Token: ...", "X-Security-Token: ..."), whatever their value.
-_FRAGMENTS = re.compile(
+# Compiled (and cached by ``re``) on the first text scrubbed: most invocations have none.
+_FRAGMENTS = (
     r"(?i)(?<![A-Za-z0-9])((?:ak|access[_ -]?key(?:[_ -]?id)?|access|credential"
     r"|x-auth-token|x-security-token|x-subject-token)\s*[:=]\s*)"
     r"[\"']?[A-Za-z0-9+/=_.-]+"
@@ -43,4 +44,4 @@ def scrub(text: str, settings: Settings | None = None) -> str:
         for form in dict.fromkeys((secret, json.dumps(secret)[1:-1])):
             if form in text:
                 text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", MASK, text)
-    return _FRAGMENTS.sub(lambda match: match.group(1) + MASK, text)
+    return re.sub(_FRAGMENTS, lambda match: match.group(1) + MASK, text)

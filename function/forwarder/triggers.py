@@ -18,10 +18,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import jsontext, logs
 from .http_ingest import HttpRequest, normalise_headers, normalise_query
@@ -63,8 +62,7 @@ Piece = tuple[Any, Position] | Candidate
 Messages = Callable[[Mapping[str, Any]], Iterator[Piece]]
 
 
-@dataclass(frozen=True)
-class TriggerSpec:
+class TriggerSpec(NamedTuple):
     """How one trigger's payload looks and where its events are."""
 
     trigger: Trigger
