@@ -52,9 +52,11 @@ examples:
   scripts/package --python-version 3.11        # a zip for this machine's Python (local tests only)
 
 The zip holds function/ at its root plus the packages of requirements.txt, installed by pip as
-wheels for the target interpreter and CPU (never this machine's). Tests, caches and compiled
-bytecode are left out. It fails when the zip is over 50 MB or unpacks to over 1500 MB
-(FunctionGraph's limits for code sent through the API).
+wheels for the target interpreter and CPU (never this machine's), and their bytecode compiled by a
+Python of the target version (this one, pythonX.Y on PATH or --bytecode-python), so new instances
+start without compiling; without such a Python it holds source only and warns. Tests and caches
+are left out. It fails when the zip is over 50 MB or unpacks to over 1500 MB (FunctionGraph's
+limits for code sent through the API).
 """
 
 
@@ -111,6 +113,18 @@ def package_parser() -> argparse.ArgumentParser:
         help="runtime dependencies (default: requirements.txt in the repository)",
     )
     parser.add_argument("--cache-dir", type=Path, help="pip cache directory (default: pip's own)")
+    bytecode = parser.add_mutually_exclusive_group()
+    bytecode.add_argument(
+        "--bytecode-python",
+        metavar="PATH",
+        help="interpreter of the target version to compile the bytecode with (default: this one "
+        "if it is that version, else pythonX.Y on PATH)",
+    )
+    bytecode.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="ship source only: each new instance then compiles it on its first start",
+    )
     return parser
 
 
@@ -147,6 +161,8 @@ def package_main(argv: list[str] | None = None) -> int:
             source=args.source,
             requirements=args.requirements,
             cache_dir=args.cache_dir,
+            bytecode=not args.no_bytecode,
+            bytecode_python=args.bytecode_python,
         )
     except PackageError as e:
         return _fail(str(e), 1)

@@ -4,6 +4,17 @@ Dependencies are installed by pip for the target runtime's interpreter and CPU, 
 (`--platform manylinux2014_<arch> --implementation cp --python-version X.Y --only-binary=:all:`), so
 the compiled pydantic-core inside matches what FunctionGraph runs. The zip is reproducible: entries
 are sorted and carry a fixed timestamp.
+
+Every new FunctionGraph instance unpacks the zip afresh, so whatever bytecode the zip lacks is
+compiled on the instance's first start: the forwarder's modules and pydantic's hundred-odd, which
+more than doubles a cold start (import and first event, about 80 ms with bytecode and 185 ms
+without; see docs/deploy.md). The zip therefore carries `__pycache__/<module>.cpython-XY.pyc` next
+to each source, compiled by an interpreter of the target version (bytecode is specific to it): this
+one when it is that version, else `pythonX.Y` on PATH if it runs, or the one named with
+`--bytecode-python`. They are unchecked-hash pycs: the zip's fixed timestamp would make
+timestamp-checked ones look stale once unpacked, and the package never changes after it is built.
+Without an interpreter of the target version the zip holds source only, with a warning. Bytecode
+from the source tree or from pip is always left out.
 """
 
 from __future__ import annotations
@@ -57,14 +68,16 @@ class PackageResult:
     zipped_bytes: int
     unzipped_bytes: int
     files: int
+    bytecode: bool = False
     native_modules: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        code = f"bytecode for Python {self.python_version}" if self.bytecode else "source only, no bytecode"
         return (
             f"{self.path}: {self.zipped_bytes / MB:.1f} MB zipped, "
             f"{self.unzipped_bytes / MB:.1f} MB unzipped, {self.files} files "
-            f"(Python {self.python_version}, {self.arch}; "
+            f"(Python {self.python_version}, {self.arch}, {code}; "
             f"limits {ZIP_LIMIT_BYTES // MB} MB zipped, {UNZIPPED_LIMIT_BYTES // MB} MB unzipped)"
         )
 
@@ -123,6 +136,71 @@ def install_dependencies(
         )
 
 
+def python_version_of(executable: str) -> str | None:
+    """The "X.Y" version of an interpreter, or None when it does not run (such as a pyenv shim
+    for a version that is not selected)."""
+    try:
+        proc = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of CPython `version` to compile the bytecode with: this one, else
+    `pythonX.Y` on PATH if it runs and is that version; None when there is none."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    candidate = shutil.which(f"python{version}")
+    if candidate is not None and python_version_of(candidate) == version:
+        return candidate
+    return None
+
+
+def _bytecode_python(version: str, explicit: str | None) -> str | None:
+    """The interpreter named with --bytecode-python, checked, or the one `find_python` finds."""
+    if explicit is None:
+        return find_python(version)
+    found = python_version_of(explicit)
+    if found is None:
+        raise PackageError(f"--bytecode-python {explicit}: it does not run as a Python interpreter")
+    if found != version:
+        raise PackageError(
+            f"--bytecode-python {explicit}: it is Python {found}, the package is for Python {version}"
+        )
+    return explicit
+
+
+def _compile(python: str, version: str, stage: Path, sources: list[str], shown: dict[str, str]) -> None:
+    """Compile the `.py` files `sources` (names under `stage`) in place with `python`, which must be
+    of `version`: unchecked-hash pycs in `__pycache__`, the staging directory stripped from the
+    paths inside them, one process in sorted order and a fixed hash seed, so the bytes repeat."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONHASHSEED"] = "0"  # Python 3.10 marshals frozenset constants in hash order
+    cmd = [
+        python, "-m", "compileall", "-q",
+        "--invalidation-mode", "unchecked-hash",
+        "-s", str(stage),
+        "-i", "-",
+    ]  # fmt: skip
+    listing = "".join(f"{stage / name}\n" for name in sorted(sources))
+    proc = subprocess.run(
+        cmd, input=listing, capture_output=True, text=True, check=False, env=env, timeout=600
+    )
+    if proc.returncode == 0:
+        return
+    output = (proc.stdout + proc.stderr).replace(f"{stage}{os.sep}", "")
+    failed = re.findall(r"^\*\*\* Error compiling '(.+?)'", output, flags=re.MULTILINE)
+    names = ", ".join(shown.get(name, name) for name in failed) or "the package"
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    raise PackageError(
+        f"Python {version} ({python}) cannot compile {names}, so the runtime cannot import it either:\n{tail}"
+    )
+
+
 def _files(base: Path, *, source: bool) -> Iterator[tuple[str, Path]]:
     """(name in the zip, file) for every file under base that belongs in the package."""
     for dirpath, dirnames, filenames in os.walk(base):
@@ -135,6 +213,31 @@ def _files(base: Path, *, source: bool) -> Iterator[tuple[str, Path]]:
                 continue
             path = Path(dirpath) / name
             yield path.relative_to(base).as_posix(), path
+
+
+def _bytecode(
+    python: str, version: str, stage: Path, entries: dict[str, Path], source: Path
+) -> dict[str, Path]:
+    """Compile the package's `.py` files in a staging copy: {name in the zip: pyc file}."""
+    sources = sorted(name for name in entries if name.endswith(".py"))
+    shown = {}
+    for name in sources:
+        copy = stage / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entries[name], copy)
+        if entries[name].is_relative_to(source):
+            shown[name] = str(entries[name])
+    _compile(python, version, stage, sources, shown)
+    tag = "cpython-" + version.replace(".", "")
+    pycs = {}
+    for name in sources:
+        folder, _, file = name.rpartition("/")
+        pyc = f"{folder}/__pycache__/" if folder else "__pycache__/"
+        pyc += f"{file[:-3]}.{tag}.pyc"
+        if not (stage / pyc).is_file():
+            raise PackageError(f"Python {version} ({python}) wrote no {pyc} for {name}")
+        pycs[pyc] = stage / pyc
+    return pycs
 
 
 def _check_extensions(names: list[str], python_version: str, arch: str) -> list[str]:
@@ -163,8 +266,15 @@ def build_package(
     requirements: Path = ROOT / "requirements.txt",
     dev_requirements: Path | None = ROOT / "requirements-dev.txt",
     cache_dir: Path | None = None,
+    bytecode: bool = True,
+    bytecode_python: str | None = None,
 ) -> PackageResult:
-    """Build `<out_dir>/<name>.zip` and check it against FunctionGraph's size limits."""
+    """Build `<out_dir>/<name>.zip` and check it against FunctionGraph's size limits.
+
+    With `bytecode` the zip carries bytecode compiled by `bytecode_python` (checked to be of
+    `python_version`) or else by the interpreter `find_python` finds; with none, source only and a
+    warning.
+    """
     if arch not in PLATFORMS:
         raise PackageError(f"unknown arch {arch!r}; choose one of: {', '.join(PLATFORMS)}")
     if not re.fullmatch(r"3\.\d{1,2}", python_version):
@@ -173,6 +283,7 @@ def build_package(
         raise PackageError(
             f"{source / 'index.py'} is missing: FunctionGraph's handler index.handler lives there"
         )
+    compiler = _bytecode_python(python_version, bytecode_python) if bytecode else None
 
     warnings: list[str] = []
     entries: dict[str, Path] = {}
@@ -198,6 +309,15 @@ def build_package(
             if arcname in entries:
                 warnings.append(f"function/{arcname} replaces the file of the same name from a dependency")
             entries[arcname] = path
+
+        if compiler is not None:
+            entries |= _bytecode(compiler, python_version, Path(tmp) / "stage", entries, source)
+        elif bytecode:
+            warnings.append(
+                f"no Python {python_version} was found to compile the bytecode: the package carries "
+                "source only, so each new instance compiles it on its first start (about 0.1 s more). "
+                f"Put a python{python_version} on PATH, or name one with --bytecode-python."
+            )
 
         names = sorted(entries)
         native = _check_extensions(names, python_version, arch)
@@ -244,6 +364,7 @@ def build_package(
         zipped_bytes=zipped,
         unzipped_bytes=unzipped,
         files=len(names),
+        bytecode=compiler is not None,
         native_modules=native,
         warnings=warnings,
     )
