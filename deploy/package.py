@@ -7,14 +7,13 @@ are sorted and carry a fixed timestamp.
 
 Every new FunctionGraph instance unpacks the zip afresh, so whatever bytecode the zip lacks is
 compiled on the instance's first start: the forwarder's modules and pydantic's hundred-odd, which
-more than doubles a cold start (import and first event, about 80 ms with bytecode and 185 ms
-without; see docs/deploy.md). The zip therefore carries `__pycache__/<module>.cpython-XY.pyc` next
-to each source, compiled by an interpreter of the target version (bytecode is specific to it): this
-one when it is that version, else `pythonX.Y` on PATH if it runs, or the one named with
-`--bytecode-python`. They are unchecked-hash pycs: the zip's fixed timestamp would make
-timestamp-checked ones look stale once unpacked, and the package never changes after it is built.
-Without an interpreter of the target version the zip holds source only, with a warning. Bytecode
-from the source tree or from pip is always left out.
+more than doubles a cold start (figures in docs/deploy.md). The zip therefore carries
+`__pycache__/<module>.cpython-XY.pyc` next to each source, compiled by an interpreter of the target
+version (bytecode is specific to it): this one when it is that version, else `pythonX.Y` on PATH if
+it runs, or the one named with `--bytecode-python`. They are unchecked-hash pycs: the zip's fixed
+timestamp would make timestamp-checked ones look stale once unpacked, and the package never changes
+after it is built. Without an interpreter of the target version the zip holds source only, with a
+warning. Bytecode from the source tree or from pip is always left out.
 """
 
 from __future__ import annotations

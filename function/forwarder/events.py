@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
@@ -192,18 +191,26 @@ class FieldError(NamedTuple):
         return {"field": self.field, "message": self.message}
 
 
-@dataclass
 class Validation:
     """Outcome of validating some items: valid events with their input index, errors per index,
     how many items were looked at, and the original ``time`` of each retimed event."""
 
-    valid: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    errors: dict[int, list[FieldError]] = field(default_factory=dict)
-    count: int = 0
-    retimed: dict[int, int] = field(default_factory=dict)
-    # Milliseconds after the current time for the first event retimed here: the slices of one
-    # batch continue each other's count, so no two retimed events of a batch share a time.
-    retime_base: int = 0
+    def __init__(
+        self,
+        *,
+        valid: list[tuple[int, dict[str, Any]]] | None = None,
+        errors: dict[int, list[FieldError]] | None = None,
+        count: int = 0,
+        retimed: dict[int, int] | None = None,
+        retime_base: int = 0,
+    ) -> None:
+        self.valid = [] if valid is None else valid
+        self.errors = {} if errors is None else errors
+        self.count = count
+        self.retimed = {} if retimed is None else retimed
+        # Milliseconds after the current time for the first event retimed here: the slices of one
+        # batch continue each other's count, so no two retimed events of a batch share a time.
+        self.retime_base = retime_base
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

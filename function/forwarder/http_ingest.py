@@ -18,7 +18,6 @@ import hmac
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,8 +40,7 @@ JSON_CONTENT_TYPE = "application/json"
 BODY_FORMS = 'a JSON array of events, one event object, {"events": [...]}, or NDJSON (one event per line)'
 
 
-@dataclass
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """What the ingest contract needs from a request, whoever received it.
 
     ``body`` is the whole body when already in memory: bytes, or the text API Gateway delivers
@@ -50,22 +48,32 @@ class HttpRequest:
     oversized body is never read whole.
     """
 
-    method: str = "POST"
-    headers: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    method: str
+    headers: dict[str, str]
+    query: dict[str, str]
     body: bytes | str | None = None
     body_error: str | None = None
     content_length: int | None = None
     read_body: Callable[[int], bytes] | None = None
 
 
-@dataclass
 class HttpAnswer:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-    report: Report | None = None
-    configuration_error: SettingsError | None = None
+    """An answer to one HTTP request; the entry adds its ``Content-Type`` and ``X-Request-Id``."""
+
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        report: Report | None = None,
+        *,
+        configuration_error: SettingsError | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = {} if headers is None else headers
+        self.report = report
+        self.configuration_error = configuration_error
 
     def body_text(self) -> str:
         return json.dumps(self.body, separators=(",", ":"))
@@ -347,9 +355,7 @@ def serve(
 
 
 def misconfigured(exc: SettingsError) -> HttpAnswer:
-    answer = HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"))
-    answer.configuration_error = exc
-    return answer
+    return HttpAnswer(500, empty_body(f"the forwarder is misconfigured: {exc}"), configuration_error=exc)
 
 
 def too_large(limit: int) -> HttpAnswer:

@@ -13,7 +13,6 @@ Every input item gets exactly one result, in input order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict, Union
 
 Status = Literal["accepted", "rejected", "failed"]
@@ -79,20 +78,29 @@ def failed(index: int, error: str) -> FailedResult:
     return {"index": index, "status": FAILED, "error": error}
 
 
-@dataclass
 class Report:
     """Results in input order. ``to_dict()`` is the HTTP answer body."""
 
-    results: list[Result]
-    dry_run: bool = False
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    # How long to wait before sending the failed events again (Cloud Eye's Retry-After, clamped,
-    # or what the learned request rate needs), and whether every failure was a transient one.
-    retry_after: float | None = None
-    failures_retryable: bool = True
-    stats: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        results: list[Result],
+        *,
+        dry_run: bool = False,
+        requests: int = 0,
+        retries: int = 0,
+        throttled: int = 0,
+    ) -> None:
+        self.results = results
+        self.dry_run = dry_run
+        self.requests = requests
+        self.retries = retries
+        self.throttled = throttled
+        # How long to wait before sending the failed events again (Cloud Eye's Retry-After,
+        # clamped, or what the learned request rate needs), and whether every failure was a
+        # transient one.
+        self.retry_after: float | None = None
+        self.failures_retryable = True
+        self.stats: dict[str, Any] = {}
 
     @property
     def received(self) -> int:
