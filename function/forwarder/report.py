@@ -133,6 +133,10 @@ class Report:
         body["results"] = self.results
         return body
 
+    def __repr__(self) -> str:  # the figures, never the events (a REPL or a test failure shows it)
+        figures = ", ".join(f"{name}={value}" for name, value in self.counts().items())
+        return f"Report({figures}{', dry_run=True' if self.dry_run else ''})"
+
     def counts(self) -> dict[str, Any]:
         """The figures for the invocation's log line (no event content, no secrets)."""
         return {
