@@ -38,7 +38,7 @@ def event(name: str, when: int = NOW) -> dict[str, Any]:
 
 def merged(slices: list[Validation]) -> Validation:
     """The slices' outcomes as one (their indexes already count over the whole input)."""
-    whole = Validation()
+    whole = Validation(count=0)
     for part in slices:
         whole.valid.extend(part.valid)
         whole.errors.update(part.errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from forwarder.pipeline import report_events
 from forwarder.report import Report
 
 
@@ -29,3 +30,15 @@ def test_a_report_prints_its_figures_not_its_events() -> None:
     )
     assert "4711" not in shown
     assert repr(Report(results=[])).endswith("throttled=0)")
+
+
+def test_a_report_that_sent_nothing_counts_no_request_and_asks_for_no_wait() -> None:
+    fresh = Report(results=[])
+    assert (fresh.requests, fresh.retries, fresh.throttled) == (0, 0, 0)
+    assert fresh.retry_after is None
+    assert fresh.failures_retryable is True
+    assert fresh.stats == {}
+    # Nothing valid to send: the invocation's figures say no request was made.
+    report = report_events([{"event_name": "bad name"}])
+    assert report.counts()["requests"] == 0
+    assert report.retry_after is None

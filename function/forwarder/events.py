@@ -200,7 +200,7 @@ class Validation:
         *,
         valid: list[tuple[int, dict[str, Any]]] | None = None,
         errors: dict[int, list[FieldError]] | None = None,
-        count: int = 0,
+        count: int,
         retimed: dict[int, int] | None = None,
         retime_base: int = 0,
     ) -> None:
