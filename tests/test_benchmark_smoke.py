@@ -1,6 +1,7 @@
 """The benchmark's quick-mode code path, once, on tiny inputs: so `make bench` cannot rot.
 
-Not a performance test: it asserts that every figure, ratio and goal is present and sane.
+Not a performance test: it asserts that every figure, ratio and goal is present and sane, and that
+cold starts are measured on up-to-date bytecode.
 """
 
 from __future__ import annotations

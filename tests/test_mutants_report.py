@@ -1,4 +1,4 @@
-"""The invocation log line's figures."""
+"""A report's figures: in the invocation log line, printed, and for a report that sent nothing."""
 
 from __future__ import annotations
 
