@@ -35,9 +35,10 @@ def cloudeye(request: flask.Request) -> flask.Response:
         response = handler(exchange)
     except errors.EmulatorError as exc:
         response = responses.error_response(exc, request_id)
-    except responses.Dropped:
+    except responses.Dropped as drop:
         _record(request, request_id, None, exchange)
-        # The socket is already shut; the server's attempt to write this fails quietly.
+        drop.close()
+        # The socket is shut; the server's attempt to write this fails quietly.
         return flask.Response(status=500)
     if not urls.is_control(request.path):
         _record(request, request_id, response.status_code, exchange)

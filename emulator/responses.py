@@ -32,7 +32,16 @@ PROJECT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class Dropped(Exception):
-    """The connection was closed on purpose (a ``drop`` fault); nothing must be answered."""
+    """A ``drop`` fault: nothing is answered. The entry counts the drop, then ``close()`` shuts the
+    socket, so a client that sees its connection closed also finds the drop in the statistics."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__("connection dropped")
+        self.sock = sock
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone is fine
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -140,9 +149,7 @@ def _drop_connection(request: flask.Request) -> None:
     # and reading it from the shut socket logged an internal error for each dropped post.
     with contextlib.suppress(OSError, ClientDisconnected):
         request.get_data(cache=True)
-    with contextlib.suppress(OSError):  # already gone is fine
-        sock.shutdown(socket.SHUT_RDWR)
-    raise Dropped()
+    raise Dropped(sock)
 
 
 def _raw_path_and_query(request: flask.Request) -> tuple[str, list[tuple[str, str]]]:
